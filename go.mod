@@ -2,12 +2,4 @@ module github.com/tickcast/tickcast
 
 go 1.26
 
-require (
-	github.com/HdrHistogram/hdrhistogram-go v1.4.0 // indirect
-	github.com/go-zeromq/goczmq/v4 v4.2.2 // indirect
-	github.com/go-zeromq/zmq4 v0.17.0 // indirect
-	github.com/google/flatbuffers v25.12.19+incompatible // indirect
-	golang.org/x/net v0.62.0 // indirect
-	golang.org/x/sync v0.24.0 // indirect
-	golang.org/x/text v0.43.0 // indirect
-)
+require github.com/google/flatbuffers v25.12.19+incompatible

@@ -1,0 +1,3 @@
+package schema
+
+//go:generate flatc --go -o internal tick.fbs
