@@ -1,0 +1,477 @@
+// Package publisher publishes ticks as a tickcast feed: per-topic sequence
+// numbers, batching, heartbeats and session identity, over any number of
+// sinks (transport endpoints).
+//
+// Publish may be called from any goroutine and never blocks on the network:
+// ticks go into a per-topic queue, and one sender goroutine encodes whatever
+// has accumulated into one message per topic ("smart batching": when the
+// feed is idle a tick leaves at once; under load many ticks share a message).
+package publisher
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tickcast/tickcast/schema"
+)
+
+// Errors returned by Publish and Close.
+var (
+	ErrClosed    = errors.New("publisher: closed")
+	ErrQueueFull = errors.New("publisher: queue full")
+)
+
+// Defaults of the options.
+const (
+	DefaultMaxBatch   = 128
+	DefaultHeartbeat  = time.Second
+	DefaultQueueLimit = 1 << 20
+)
+
+// Option configures a Publisher.
+type Option func(*config) error
+
+type config struct {
+	sinks      []Sink
+	maxBatch   int
+	flushDelay time.Duration
+	heartbeat  time.Duration
+	queueLimit int
+	session    uint64
+	logger     *slog.Logger
+	now        func() time.Time
+}
+
+// WithSink adds sinks: the feed goes to every one of them. The publisher
+// owns them from then on and closes them on Close.
+func WithSink(s ...Sink) Option {
+	return func(c *config) error { c.sinks = append(c.sinks, s...); return nil }
+}
+
+// WithMaxBatch sets the most ticks one message carries (default 128).
+func WithMaxBatch(n int) Option {
+	return func(c *config) error {
+		if n < 1 || n > 1<<16 {
+			return fmt.Errorf("publisher: max batch %d out of range [1, 65536]", n)
+		}
+		c.maxBatch = n
+		return nil
+	}
+}
+
+// WithFlushDelay lets a batch wait up to d for more ticks before it is sent,
+// unless it fills first. The default, 0, sends as soon as the sender is free:
+// no delay is ever added to a tick that arrives when the feed is idle.
+func WithFlushDelay(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("publisher: negative flush delay %v", d)
+		}
+		c.flushDelay = d
+		return nil
+	}
+}
+
+// WithHeartbeat sets the heartbeat interval (default 1s): the control
+// heartbeat goes out every interval, and a topic idle for one interval after
+// data gets a topic heartbeat with its last sequence number.
+func WithHeartbeat(d time.Duration) Option {
+	return func(c *config) error {
+		if d < time.Millisecond {
+			return fmt.Errorf("publisher: heartbeat interval %v below 1ms", d)
+		}
+		c.heartbeat = d
+		return nil
+	}
+}
+
+// WithQueueLimit bounds the ticks waiting for the sender (default 1<<20).
+// Beyond it Publish returns ErrQueueFull instead of growing memory.
+func WithQueueLimit(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("publisher: queue limit %d below 1", n)
+		}
+		c.queueLimit = n
+		return nil
+	}
+}
+
+// WithSession sets the session id instead of a random one. Two publishers
+// with the same session id are taken by subscribers as lines of one feed
+// (A/B redundancy), so only set it to publish the same feed twice.
+func WithSession(id uint64) Option {
+	return func(c *config) error {
+		if id == 0 {
+			return errors.New("publisher: session id 0 is reserved")
+		}
+		c.session = id
+		return nil
+	}
+}
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error { c.logger = l; return nil }
+}
+
+// Publisher publishes a feed. Create it with New.
+type Publisher struct {
+	cfg     config
+	session uint64
+
+	mu      sync.Mutex // guards the producer side, below
+	topics  map[string]*Topic
+	dirty   []*Topic // topics with queued ticks, in order of their first one
+	queued  int
+	full    bool      // some topic has a full batch queued
+	firstAt time.Time // when the oldest queued tick was queued (flush delay only)
+	closed  bool
+	stats   Stats // producer-side counters (Published, Rejected)
+
+	wake    chan struct{}
+	closing chan struct{}
+	done    chan struct{}
+
+	// The sender goroutine's own state.
+	enc        *schema.Encoder
+	flushing   []*Topic
+	hb         *heartbeats
+	streamSeq  uint64
+	control    []byte       // schema.ControlTopic
+	sendTopic  func(*Topic) // sendTopicHeartbeat, bound once
+	messages   atomic.Uint64
+	bytes      atomic.Uint64
+	heartbeats atomic.Uint64
+	sinkErrors atomic.Uint64
+}
+
+// Topic is a handle on one topic: publishing through it skips the map lookup
+// of Publisher.Publish.
+type Topic struct {
+	p    *Publisher
+	name []byte
+
+	seq     uint64        // last sequence number assigned (under p.mu)
+	pending []schema.Tick // queued ticks (under p.mu)
+	dirty   bool          // in p.dirty (under p.mu)
+
+	out      []schema.Tick // ticks being sent (sender only)
+	lastSent uint64        // sequence number of the last tick sent (sender only)
+	hb       topicHB       // heartbeat schedule (sender only)
+}
+
+// New starts a publisher with a new session.
+func New(opts ...Option) (*Publisher, error) {
+	cfg := config{
+		maxBatch:   DefaultMaxBatch,
+		heartbeat:  DefaultHeartbeat,
+		queueLimit: DefaultQueueLimit,
+		logger:     slog.Default(),
+		now:        time.Now,
+	}
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	p := &Publisher{
+		cfg:     cfg,
+		session: cfg.session,
+		topics:  make(map[string]*Topic),
+		wake:    make(chan struct{}, 1),
+		closing: make(chan struct{}),
+		done:    make(chan struct{}),
+		enc:     schema.NewEncoder(64 + cfg.maxBatch*schema.TickSize),
+		hb:      newHeartbeats(cfg.heartbeat, 30*cfg.heartbeat, cfg.now()),
+	}
+	p.sendTopic = p.sendTopicHeartbeat
+	p.control = []byte(schema.ControlTopic)
+	for p.session == 0 {
+		var b [8]byte
+		_, _ = rand.Read(b[:]) // never fails on Linux
+		p.session = binary.LittleEndian.Uint64(b[:])
+	}
+	cfg.logger.Debug("publisher started", "session", p.session, "sinks", len(cfg.sinks))
+	go p.run()
+	return p, nil
+}
+
+// Session returns the publisher's session id.
+func (p *Publisher) Session() uint64 { return p.session }
+
+// Topic returns the handle of a topic, creating it on first use.
+func (p *Publisher) Topic(name string) *Topic {
+	p.mu.Lock()
+	t := p.topicLocked(name)
+	p.mu.Unlock()
+	return t
+}
+
+func (p *Publisher) topicLocked(name string) *Topic {
+	t := p.topics[name]
+	if t == nil {
+		t = &Topic{p: p, name: []byte(name), hb: topicHB{index: -1}}
+		p.topics[name] = t
+	}
+	return t
+}
+
+// Publish queues tick on topic and assigns its sequence number (the Seq the
+// caller set is ignored). It never blocks on the network; it fails with
+// ErrQueueFull when the queue limit is reached and ErrClosed after Close.
+func (p *Publisher) Publish(topic string, tick schema.Tick) error {
+	p.mu.Lock()
+	err := p.enqueueLocked(p.topicLocked(topic), tick)
+	p.mu.Unlock()
+	return err
+}
+
+// Name returns the topic's name.
+func (t *Topic) Name() string { return string(t.name) }
+
+// Publish queues tick on the topic, as Publisher.Publish does.
+func (t *Topic) Publish(tick schema.Tick) error {
+	p := t.p
+	p.mu.Lock()
+	err := p.enqueueLocked(t, tick)
+	p.mu.Unlock()
+	return err
+}
+
+// PublishBatch queues ticks on the topic under one lock, all or none: if
+// they do not all fit under the queue limit, none is queued.
+func (t *Topic) PublishBatch(ticks []schema.Tick) error {
+	p := t.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.admitLocked(len(ticks)); err != nil {
+		return err
+	}
+	for _, tick := range ticks {
+		p.appendLocked(t, tick)
+	}
+	return nil
+}
+
+func (p *Publisher) enqueueLocked(t *Topic, tick schema.Tick) error {
+	if err := p.admitLocked(1); err != nil {
+		return err
+	}
+	p.appendLocked(t, tick)
+	return nil
+}
+
+func (p *Publisher) admitLocked(n int) error {
+	if p.closed {
+		return ErrClosed
+	}
+	if p.queued+n > p.cfg.queueLimit {
+		p.stats.Rejected += uint64(n)
+		return ErrQueueFull
+	}
+	return nil
+}
+
+func (p *Publisher) appendLocked(t *Topic, tick schema.Tick) {
+	t.seq++
+	tick.Seq = t.seq
+	t.pending = append(t.pending, tick)
+	if !t.dirty {
+		t.dirty = true
+		p.dirty = append(p.dirty, t)
+	}
+	p.queued++
+	p.stats.Published++
+	wake := p.queued == 1 // the sender drains until empty: one wake per busy period
+	if p.queued == 1 && p.cfg.flushDelay > 0 {
+		p.firstAt = p.cfg.now()
+	}
+	if len(t.pending) == p.cfg.maxBatch && !p.full {
+		p.full = true
+		wake = true // cut a waiting flush delay short
+	}
+	if wake {
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// run is the sender goroutine.
+func (p *Publisher) run() {
+	defer close(p.done)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		closing := false
+		select {
+		case <-p.wake:
+		case <-timer.C:
+		case <-p.closing:
+			closing = true
+		}
+		if !closing && p.cfg.flushDelay > 0 {
+			p.linger(timer)
+		}
+		for p.cycle() {
+		}
+		if closing {
+			p.finish()
+			return
+		}
+		timer.Reset(p.hb.next().Sub(p.cfg.now()))
+	}
+}
+
+// linger waits, with the flush delay, for a batch to fill.
+func (p *Publisher) linger(timer *time.Timer) {
+	for {
+		p.mu.Lock()
+		waitUntil, ready := p.firstAt.Add(p.cfg.flushDelay), p.queued == 0 || p.full
+		p.mu.Unlock()
+		wait := waitUntil.Sub(p.cfg.now())
+		if ready || wait <= 0 {
+			return
+		}
+		timer.Reset(wait)
+		select {
+		case <-p.wake:
+		case <-timer.C:
+		case <-p.closing:
+			return
+		}
+	}
+}
+
+// cycle takes everything queued, sends it, sends the heartbeats that are due
+// and flushes the sinks. It reports whether it found anything queued.
+func (p *Publisher) cycle() bool {
+	p.mu.Lock()
+	p.flushing, p.dirty = p.dirty, p.flushing[:0]
+	for _, t := range p.flushing {
+		t.pending, t.out = t.out[:0], t.pending
+		t.dirty = false
+	}
+	p.queued, p.full = 0, false
+	p.mu.Unlock()
+
+	sent := p.cfg.now()
+	for _, t := range p.flushing {
+		for out := t.out; len(out) > 0; {
+			n := min(len(out), p.cfg.maxBatch)
+			p.send(t.name, schema.Header{Type: schema.Batch}, out[:n])
+			out = out[n:]
+		}
+		t.lastSent = t.out[len(t.out)-1].Seq
+		p.hb.data(t, sent)
+	}
+	now := p.cfg.now()
+	if p.hb.controlDue(now) {
+		p.sendControl(schema.Heartbeat)
+	}
+	p.hb.dueTopics(now, p.sendTopic)
+	p.flushSinks()
+	return len(p.flushing) > 0
+}
+
+// finish sends what Close owes subscribers: a topic heartbeat on every topic
+// whose last data was not followed by one, then the end of the session.
+func (p *Publisher) finish() {
+	for _, t := range p.hb.topics {
+		if t.hb.owed {
+			p.sendTopicHeartbeat(t)
+		}
+	}
+	p.sendControl(schema.EndOfSession)
+	p.flushSinks()
+}
+
+func (p *Publisher) sendControl(typ schema.MessageType) {
+	p.heartbeats.Add(1)
+	p.send(p.control, schema.Header{Type: typ, Heartbeat: int64(p.cfg.heartbeat)}, nil)
+}
+
+func (p *Publisher) sendTopicHeartbeat(t *Topic) {
+	p.heartbeats.Add(1)
+	p.send(t.name, schema.Header{Type: schema.TopicHeartbeat, TopicSeq: t.lastSent}, nil)
+}
+
+// send encodes one message and hands it to every sink.
+func (p *Publisher) send(topic []byte, h schema.Header, ticks []schema.Tick) {
+	p.streamSeq++
+	h.Session, h.StreamSeq, h.SendTime = p.session, p.streamSeq, p.cfg.now().UnixNano()
+	body := p.enc.Encode(h, ticks)
+	p.messages.Add(1)
+	p.bytes.Add(uint64(len(topic) + len(body)))
+	for _, s := range p.cfg.sinks {
+		if err := s.Send(topic, body); err != nil {
+			p.sinkErrors.Add(1)
+		}
+	}
+}
+
+func (p *Publisher) flushSinks() {
+	for _, s := range p.cfg.sinks {
+		if err := s.Flush(); err != nil {
+			p.sinkErrors.Add(1)
+		}
+	}
+}
+
+// Close sends what is queued, a topic heartbeat on every topic that had data
+// since its last one, and the end of the session; then it closes the sinks.
+func (p *Publisher) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return ErrClosed
+	}
+	p.closed = true
+	p.mu.Unlock()
+	close(p.closing)
+	<-p.done
+	var errs []error
+	for _, s := range p.cfg.sinks {
+		if err := s.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	p.cfg.logger.Debug("publisher closed", "session", p.session)
+	return errors.Join(errs...)
+}
+
+// Stats are a publisher's counters.
+type Stats struct {
+	Session    uint64
+	Published  uint64 // ticks accepted by Publish
+	Rejected   uint64 // ticks refused with ErrQueueFull
+	Messages   uint64 // messages sent, heartbeats included
+	Bytes      uint64 // bytes of messages sent (topic + body), counted once for all sinks
+	Heartbeats uint64 // control and topic heartbeats sent
+	SinkErrors uint64 // errors returned by sinks
+	Sinks      []SinkStats
+}
+
+// Stats returns the publisher's counters.
+func (p *Publisher) Stats() Stats {
+	p.mu.Lock()
+	s := p.stats
+	p.mu.Unlock()
+	s.Session = p.session
+	s.Messages = p.messages.Load()
+	s.Bytes = p.bytes.Load()
+	s.Heartbeats = p.heartbeats.Load()
+	s.SinkErrors = p.sinkErrors.Load()
+	for _, k := range p.cfg.sinks {
+		s.Sinks = append(s.Sinks, k.Stats())
+	}
+	return s
+}

@@ -1,0 +1,35 @@
+package publisher
+
+// A Sink carries a publisher's messages to subscribers over one transport
+// endpoint (tcp://, ipc://, epgm://, pgm://). Every message is two ZeroMQ
+// frames: the topic and the encoded body.
+//
+// The publisher calls Send and Flush from one goroutine, so a sink need not
+// lock against itself, only against its own I/O goroutines.
+type Sink interface {
+	// Send queues one message for transmission. It must not block on the
+	// network, and it must not keep topic or body once it returns: the
+	// publisher reuses both. A message the sink cannot queue (a slow peer
+	// over its high-water mark) is dropped and counted in SinkStats.
+	Send(topic, body []byte) error
+	// Flush transmits what Send queued. The publisher calls it whenever its
+	// own queue has drained, so a sink may hold messages until then to send
+	// many per system call, without adding delay when the feed goes idle.
+	Flush() error
+	// Stats returns the sink's counters.
+	Stats() SinkStats
+	// Close flushes, waits a bounded time for queued data to leave, and
+	// releases the endpoint.
+	Close() error
+}
+
+// SinkStats are one sink's counters since it was opened.
+type SinkStats struct {
+	Endpoint string // the endpoint as given, or as bound (tcp://127.0.0.1:port)
+	Peers    int    // connected subscribers now, where the transport knows them
+	Messages uint64 // messages accepted by Send
+	Bytes    uint64 // bytes accepted by Send (topic + body)
+	// Dropped counts message copies not delivered to a peer because it was
+	// over its high-water mark (a slow consumer) or went away with them queued.
+	Dropped uint64
+}
