@@ -1,0 +1,186 @@
+package zmtp
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-zeromq/zmq4"
+)
+
+func TestFramesRoundTrip(t *testing.T) {
+	long := bytes.Repeat([]byte{'x'}, 300)
+	tests := []struct {
+		name   string
+		frames [][]byte
+	}{
+		{"one empty frame", [][]byte{{}}},
+		{"topic and body", [][]byte{[]byte("AAPL"), []byte("body")}},
+		{"255-byte body is short", [][]byte{[]byte("T"), long[:255]}},
+		{"256-byte body is long", [][]byte{[]byte("T"), long[:256]}},
+		{"three frames", [][]byte{[]byte("T"), long, []byte("tail")}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b []byte
+			for i, f := range tt.frames {
+				var flags byte
+				if i < len(tt.frames)-1 {
+					flags = flagMore
+				}
+				b = appendFrame(b, flags, f)
+			}
+			// Every strict prefix is incomplete, with a need beyond it.
+			for cut := range len(b) {
+				_, n, need, err := parseMessage(b[:cut], 1<<20)
+				if err != nil || n != 0 || need <= cut {
+					t.Fatalf("prefix %d/%d: n=%d need=%d err=%v", cut, len(b), n, need, err)
+				}
+			}
+			m, n, _, err := parseMessage(append(b, 0xee), 1<<20)
+			if err != nil || n != len(b) {
+				t.Fatalf("parse: n=%d of %d, err %v", n, len(b), err)
+			}
+			if m.frames != len(tt.frames) || !bytes.Equal(m.first, tt.frames[0]) {
+				t.Fatalf("got %d frames, first %q", m.frames, m.first)
+			}
+			if len(tt.frames) > 1 && !bytes.Equal(m.second, tt.frames[1]) {
+				t.Fatalf("second frame %q", m.second)
+			}
+		})
+	}
+}
+
+func TestOversizedFramesAreRefusedBeforeTheyArrive(t *testing.T) {
+	// A long header declaring 2^62 bytes: refused from the 9 header bytes.
+	hdr := []byte{flagLong, 0x40, 0, 0, 0, 0, 0, 0, 0}
+	if _, _, _, err := parseMessage(hdr, 1<<20); !errors.Is(err, ErrFrameTooLong) {
+		t.Fatalf("err = %v, want ErrFrameTooLong", err)
+	}
+	// The limit applies to the whole message, not only to each frame.
+	var b []byte
+	for range 5 {
+		b = appendFrame(b, flagMore, make([]byte, 300))
+	}
+	if _, _, _, err := parseMessage(b, 1000); !errors.Is(err, ErrFrameTooLong) {
+		t.Fatalf("err = %v, want ErrFrameTooLong for 1500 bytes over 5 frames", err)
+	}
+}
+
+func TestCommands(t *testing.T) {
+	b := appendCommand(nil, "PING", []byte{0, 10, 'c', 't', 'x'})
+	m, n, _, err := parseMessage(b, 1024)
+	if err != nil || n != len(b) || !m.command {
+		t.Fatalf("parse: %+v n=%d err=%v", m, n, err)
+	}
+	name, data, err := parseCommand(m.first)
+	if err != nil || name != "PING" || string(data[2:]) != "ctx" {
+		t.Fatalf("command %q %q %v", name, data, err)
+	}
+	for _, bad := range [][]byte{{}, {5, 'a'}} {
+		if _, _, err := parseCommand(bad); !errors.Is(err, ErrProtocol) {
+			t.Fatalf("parseCommand(%q) = %v", bad, err)
+		}
+	}
+	// A command may not sit inside a multipart message.
+	b = appendFrame(nil, flagMore, []byte("T"))
+	b = appendCommand(b, "PING", nil)
+	if _, _, _, err := parseMessage(b, 1024); !errors.Is(err, ErrProtocol) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func FuzzParseMessage(f *testing.F) {
+	f.Add(appendFrame(appendFrame(nil, flagMore, []byte("AAPL")), 0, []byte("body")))
+	f.Add(appendCommand(nil, "SUBSCRIBE", []byte("A")))
+	f.Add([]byte{flagLong, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for len(b) > 0 {
+			m, n, need, err := parseMessage(b, 4096)
+			if err != nil {
+				return
+			}
+			if n == 0 {
+				if need <= len(b) {
+					t.Fatalf("incomplete with need %d ≤ %d", need, len(b))
+				}
+				return
+			}
+			if n > len(b) || m.size > 4096 {
+				t.Fatalf("n=%d of %d, size %d", n, len(b), m.size)
+			}
+			if m.command {
+				parseCommand(m.first)
+			}
+			b = b[n:]
+		}
+	})
+}
+
+// greeting returns a valid ZMTP 3.0 NULL greeting.
+func greeting() []byte {
+	g := make([]byte, greetingSize)
+	g[0], g[9], g[10], g[11] = 0xff, 0x7f, 3, 0
+	copy(g[12:], "NULL")
+	return g
+}
+
+// FuzzHandshake feeds a peer's bytes, after a valid greeting, to the
+// handshake: whatever they are, it must end in an error or success, never
+// a panic, an unbounded allocation or a hang.
+func FuzzHandshake(f *testing.F) {
+	ready := appendCommand(nil, "READY", []byte("\x0bSocket-Type\x00\x00\x00\x03SUB"))
+	f.Add(ready)
+	f.Add(appendCommand(nil, "READY", []byte("\x0bSocket-Type\x00\x00\x00\xffSUB")))
+	f.Add(appendCommand(nil, "READY", []byte("\x05abcd")))
+	f.Add([]byte{flagCommand | flagLong, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, peer []byte) {
+		a, b := net.Pipe()
+		defer a.Close()
+		go func() {
+			defer b.Close()
+			b.SetDeadline(time.Now().Add(2 * time.Second))
+			go func() { // swallow what the handshake writes
+				buf := make([]byte, 1024)
+				for {
+					if _, err := b.Read(buf); err != nil {
+						return
+					}
+				}
+			}()
+			b.Write(append(greeting(), peer...))
+		}()
+		a.SetDeadline(time.Now().Add(2 * time.Second))
+		err := handshake(a, zmq4.Pub, true)
+		if err == nil && !bytes.HasPrefix(peer, ready[:2]) {
+			t.Fatalf("handshake accepted %q", peer)
+		}
+	})
+}
+
+func TestHandshakeSurvivesZmq4Panic(t *testing.T) {
+	// A READY whose property name length equals the bytes left makes zmq4's
+	// metadata parser (v0.17.0) slice out of range.
+	bad := appendCommand(nil, "READY", []byte{6, 'S', 'o', 'c', 'k', 'e'})
+	a, b := net.Pipe()
+	defer a.Close()
+	go func() {
+		defer b.Close()
+		go func() {
+			buf := make([]byte, 1024)
+			for {
+				if _, err := b.Read(buf); err != nil {
+					return
+				}
+			}
+		}()
+		b.Write(append(greeting(), bad...))
+	}()
+	err := handshake(a, zmq4.Pub, true)
+	if err == nil || !strings.Contains(err.Error(), "panicked") {
+		t.Fatalf("err = %v", err)
+	}
+}
