@@ -367,7 +367,7 @@ func (p *Publisher) cycle() bool {
 	for _, t := range p.flushing {
 		for out := t.out; len(out) > 0; {
 			n := min(len(out), p.cfg.maxBatch)
-			p.send(t.name, schema.Header{Type: schema.Batch}, out[:n])
+			p.send(t.name, schema.Header{Type: schema.Batch}, out[:n], false)
 			out = out[n:]
 		}
 		t.lastSent = t.out[len(t.out)-1].Seq
@@ -396,23 +396,23 @@ func (p *Publisher) finish() {
 
 func (p *Publisher) sendControl(typ schema.MessageType) {
 	p.heartbeats.Add(1)
-	p.send(p.control, schema.Header{Type: typ, Heartbeat: int64(p.cfg.heartbeat)}, nil)
+	p.send(p.control, schema.Header{Type: typ, Heartbeat: int64(p.cfg.heartbeat)}, nil, true)
 }
 
 func (p *Publisher) sendTopicHeartbeat(t *Topic) {
 	p.heartbeats.Add(1)
-	p.send(t.name, schema.Header{Type: schema.TopicHeartbeat, TopicSeq: t.lastSent}, nil)
+	p.send(t.name, schema.Header{Type: schema.TopicHeartbeat, TopicSeq: t.lastSent}, nil, true)
 }
 
 // send encodes one message and hands it to every sink.
-func (p *Publisher) send(topic []byte, h schema.Header, ticks []schema.Tick) {
+func (p *Publisher) send(topic []byte, h schema.Header, ticks []schema.Tick, control bool) {
 	p.streamSeq++
 	h.Session, h.StreamSeq, h.SendTime = p.session, p.streamSeq, p.cfg.now().UnixNano()
-	body := p.enc.Encode(h, ticks)
+	m := Message{Topic: topic, Body: p.enc.Encode(h, ticks), Control: control}
 	p.messages.Add(1)
-	p.bytes.Add(uint64(len(topic) + len(body)))
+	p.bytes.Add(uint64(len(m.Topic) + len(m.Body)))
 	for _, s := range p.cfg.sinks {
-		if err := s.Send(topic, body); err != nil {
+		if err := s.Send(m); err != nil {
 			p.sinkErrors.Add(1)
 		}
 	}

@@ -28,16 +28,19 @@ type captureSink struct {
 	gate    chan struct{}
 }
 
-func (c *captureSink) Send(topic, body []byte) error {
+func (c *captureSink) Send(msg Message) error {
 	if c.gate != nil {
 		<-c.gate
 	}
 	var m schema.Message
-	if err := m.Decode(body); err != nil {
+	if err := m.Decode(msg.Body); err != nil {
 		return err
 	}
+	if msg.Control != (m.Type != schema.Batch) {
+		return fmt.Errorf("%s marked control=%v", m.Type, msg.Control)
+	}
 	c.mu.Lock()
-	c.msgs = append(c.msgs, sent{string(topic), m.Header, m.AppendTicks(nil)})
+	c.msgs = append(c.msgs, sent{string(msg.Topic), m.Header, m.AppendTicks(nil)})
 	c.mu.Unlock()
 	return nil
 }
@@ -334,7 +337,7 @@ func TestConcurrentPublishersKeepEveryTopicInOrder(t *testing.T) {
 // discardSink counts and forgets.
 type discardSink struct{ n, bytes int }
 
-func (d *discardSink) Send(topic, body []byte) error { d.n++; d.bytes += len(body); return nil }
+func (d *discardSink) Send(m Message) error { d.n++; d.bytes += len(m.Body); return nil }
 func (d *discardSink) Flush() error                  { return nil }
 func (d *discardSink) Stats() SinkStats              { return SinkStats{} }
 func (d *discardSink) Close() error                  { return nil }

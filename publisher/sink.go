@@ -8,10 +8,10 @@ package publisher
 // lock against itself, only against its own I/O goroutines.
 type Sink interface {
 	// Send queues one message for transmission. It must not block on the
-	// network, and it must not keep topic or body once it returns: the
-	// publisher reuses both. A message the sink cannot queue (a slow peer
+	// network, and it must not keep m's bytes once it returns: the
+	// publisher reuses them. A message the sink cannot queue (a slow peer
 	// over its high-water mark) is dropped and counted in SinkStats.
-	Send(topic, body []byte) error
+	Send(m Message) error
 	// Flush transmits what Send queued. The publisher calls it whenever its
 	// own queue has drained, so a sink may hold messages until then to send
 	// many per system call, without adding delay when the feed goes idle.
@@ -21,6 +21,17 @@ type Sink interface {
 	// Close flushes, waits a bounded time for queued data to leave, and
 	// releases the endpoint.
 	Close() error
+}
+
+// Message is one message for a sink: two ZeroMQ frames.
+type Message struct {
+	Topic []byte
+	Body  []byte
+	// Control marks heartbeats and session ends. They are few and small,
+	// and they are what tells a subscriber exactly what it lost, so a sink
+	// should queue them beyond the high-water mark that drops data for a
+	// slow peer (within a bound of its own).
+	Control bool
 }
 
 // SinkStats are one sink's counters since it was opened.

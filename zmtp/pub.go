@@ -43,6 +43,11 @@ const (
 	writeEarly = 256 << 10
 	// maxSubscription bounds a subscription message from a peer.
 	maxSubscription = 64 << 10
+	// controlReserve is how many control messages (heartbeats, session
+	// ends) may queue for a subscriber beyond its high-water mark: they
+	// tell it exactly what the dropped data was, so they are dropped only
+	// when a peer is hopelessly behind.
+	controlReserve = 1000
 )
 
 // PubOption configures a Pub.
@@ -136,7 +141,8 @@ func (p *Pub) open(c net.Conn) {
 		c.Close()
 		return
 	}
-	pe := &peer{pub: p, conn: c, addr: c.RemoteAddr().String(), wake: make(chan struct{}, 1), done: make(chan struct{})}
+	pe := &peer{pub: p, conn: c, addr: c.RemoteAddr().String(), seen: make(map[string]struct{}),
+		wake: make(chan struct{}, 1), done: make(chan struct{})}
 	p.mu.Lock()
 	if p.closed.Load() {
 		p.mu.Unlock()
@@ -166,15 +172,20 @@ func (p *Pub) remove(pe *peer) {
 }
 
 // Send queues the message [topic, body] for every subscriber whose
-// subscriptions match topic. It copies both and never blocks on the network.
-func (p *Pub) Send(topic, body []byte) error {
+// subscriptions match the topic. It copies it and never blocks on the
+// network.
+func (p *Pub) Send(m publisher.Message) error {
 	if p.closed.Load() {
 		return ErrClosed
 	}
 	p.messages.Add(1)
-	p.bytes.Add(uint64(len(topic) + len(body)))
+	p.bytes.Add(uint64(len(m.Topic) + len(m.Body)))
+	limit := p.hwm
+	if m.Control {
+		limit += controlReserve
+	}
 	for _, pe := range *p.peers.Load() {
-		pe.send(topic, body)
+		pe.send(m.Topic, m.Body, limit)
 	}
 	return nil
 }
@@ -264,6 +275,7 @@ type peer struct {
 
 	mu          sync.Mutex // guards below
 	subs        topic.Set
+	seen        map[string]struct{} // topics sent to this peer
 	pending     []byte // frames queued for the writer
 	pendingMsgs int
 	writingMsgs int    // messages in the buffer being written
@@ -272,17 +284,34 @@ type peer struct {
 	closed      bool
 }
 
-func (pe *peer) send(topic, body []byte) {
+func (pe *peer) send(topic, body []byte, limit int) {
 	pe.mu.Lock()
 	if pe.closed || !pe.subs.Match(topic) {
 		pe.mu.Unlock()
 		return
 	}
-	if pe.pendingMsgs+pe.writingMsgs >= pe.pub.hwm {
+	// The first message on a topic is where the subscriber joins the
+	// topic: lose it and the subscriber cannot know what it missed before
+	// the next one. So it queues like a control message.
+	_, seen := pe.seen[string(topic)]
+	if !seen {
+		limit = max(limit, pe.pub.hwm+controlReserve)
+	}
+	if queued := pe.pendingMsgs + pe.writingMsgs; queued >= limit {
 		pe.dropped++
 		pe.mu.Unlock()
 		pe.pub.dropped.Add(1)
+		if limit > pe.pub.hwm {
+			// Even what tells it about its losses cannot reach this
+			// peer: disconnect it. It reconnects and rejoins, and its
+			// sequence numbers tell it exactly what it lost.
+			pe.pub.log.Warn("zmtp: subscriber too slow, disconnecting", "endpoint", pe.pub.endpoint, "peer", pe.addr, "queued", queued)
+			go pe.close()
+		}
 		return
+	}
+	if !seen {
+		pe.seen[string(topic)] = struct{}{}
 	}
 	pe.pending = appendFrame(pe.pending, flagMore, topic)
 	pe.pending = appendFrame(pe.pending, 0, body)

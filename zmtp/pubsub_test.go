@@ -11,10 +11,15 @@ import (
 
 	"github.com/go-zeromq/zmq4"
 
+	"github.com/tickcast/tickcast/publisher"
 	"github.com/tickcast/tickcast/subscriber"
 )
 
 // All traffic in these tests stays on 127.0.0.1 (or a unix socket).
+
+func msg(topic, body string) publisher.Message {
+	return publisher.Message{Topic: []byte(topic), Body: []byte(body)}
+}
 
 func listen(t *testing.T, opts ...PubOption) *Pub {
 	t.Helper()
@@ -131,7 +136,7 @@ func TestPubSendsEachSubscriberItsPrefixes(t *testing.T) {
 	pump(t, dial(t, p.Endpoint(), "ZZZ", "YY"), none)
 	subscribed(t, p, 3, 1)
 	for _, m := range [][2]string{{"AAPL", "1"}, {"MSFT", "2"}, {"AAX", "3"}, {"A", "4"}, {"AAPL", "5"}} {
-		p.Send([]byte(m[0]), []byte(m[1]))
+		p.Send(msg(m[0], m[1]))
 	}
 	p.Flush()
 	read := func(ch chan string, n int) []string {
@@ -173,10 +178,10 @@ func TestPubServesZmq4Subscriber(t *testing.T) {
 		t.Fatal(err)
 	}
 	subscribed(t, p, 1, 1)
-	p.Send([]byte("MSFT"), []byte("no"))
-	p.Send([]byte("AAPL"), []byte("yes"))
+	p.Send(msg("MSFT", "no"))
+	p.Send(msg("AAPL", "yes"))
 	long := make([]byte, 70_000) // a long frame
-	p.Send([]byte("AAX"), long)
+	p.Send(publisher.Message{Topic: []byte("AAX"), Body: long})
 	p.Flush()
 	for _, want := range []string{"AAPL/3", "AAX/70000"} {
 		m, err := sub.Recv()
@@ -252,7 +257,7 @@ func TestSlowSubscriberLosesMessagesAndNobodyElseDoes(t *testing.T) {
 		return false
 	}
 	for i := range n {
-		p.Send([]byte("T"), body)
+		p.Send(publisher.Message{Topic: []byte("T"), Body: body})
 		if i%50 == 49 {
 			// Pace the sender to the fast reader (half its HWM at a
 			// time), as a feed that the network keeps up with; the slow
@@ -274,6 +279,36 @@ func TestSlowSubscriberLosesMessagesAndNobodyElseDoes(t *testing.T) {
 	}
 	if p.Stats().Dropped != slow.Dropped {
 		t.Fatalf("sink dropped %d, slow peer %d", p.Stats().Dropped, slow.Dropped)
+	}
+	slowQueued := func() (PeerStats, bool) {
+		for _, q := range p.Peers() {
+			if q.Addr == slow.Addr {
+				return q, true
+			}
+		}
+		return PeerStats{}, false
+	}
+	// The first message on a topic still reaches the slow peer, beyond its
+	// HWM: it is where the peer joins that topic.
+	p.Send(msg("U", "first on U"))
+	p.Send(msg("U", "second on U"))
+	if q, _ := slowQueued(); q.Queued != 101 || q.Dropped != slow.Dropped+1 {
+		t.Fatalf("after a new topic: %+v, want 101 queued and the second U dropped", q)
+	}
+	// Control messages queue too, up to a reserve of their own: they tell
+	// the peer what it lost.
+	for range controlReserve - 1 {
+		p.Send(publisher.Message{Topic: []byte("T"), Body: []byte("heartbeat"), Control: true})
+	}
+	if q, _ := slowQueued(); q.Queued != 100+controlReserve {
+		t.Fatalf("after control messages: %+v, want %d queued", q, 100+controlReserve)
+	}
+	// Beyond the reserve the peer is hopeless: it is disconnected (it will
+	// reconnect and rejoin), and the fast one is untouched.
+	p.Send(publisher.Message{Topic: []byte("T"), Body: []byte("heartbeat"), Control: true})
+	waitFor(t, "the slow peer to be disconnected", func() bool { _, ok := slowQueued(); return !ok })
+	if len(p.Peers()) != 1 {
+		t.Fatalf("peers %+v", p.Peers())
 	}
 }
 
@@ -312,7 +347,7 @@ func TestHostilePeersAreDisconnected(t *testing.T) {
 		return err != nil && !(ok && ne.Timeout())
 	})
 	subscribed(t, p, 1, 1)
-	p.Send([]byte("T"), []byte("still here"))
+	p.Send(msg("T", "still here"))
 	p.Flush()
 	select {
 	case m := <-good:
@@ -337,7 +372,7 @@ func TestIPCEndpoint(t *testing.T) {
 	ch := make(chan string, 1)
 	pump(t, dial(t, ep, "X"), ch)
 	subscribed(t, p, 1, 1)
-	p.Send([]byte("X"), []byte("over a unix socket"))
+	p.Send(msg("X", "over a unix socket"))
 	p.Flush()
 	if m := <-ch; m != "X=over a unix socket" {
 		t.Fatalf("got %q", m)
@@ -371,7 +406,7 @@ func TestSubReconnectsAndResubscribes(t *testing.T) {
 		done <- g
 	}()
 	subscribed(t, p, 1, 1)
-	p.Send([]byte("X"), []byte("first"))
+	p.Send(msg("X", "first"))
 	p.Flush()
 	waitFor(t, "the first message to leave", func() bool { return p.Peers()[0].Queued == 0 })
 	p.Close()
@@ -382,7 +417,7 @@ func TestSubReconnectsAndResubscribes(t *testing.T) {
 	}
 	defer p2.Close()
 	subscribed(t, p2, 1, 1)
-	p2.Send([]byte("X"), []byte("second"))
+	p2.Send(msg("X", "second"))
 	p2.Flush()
 	g := <-done
 	if !slices.Equal(g.msgs, []string{"first", "second"}) {
@@ -404,7 +439,7 @@ func TestSubDropsAPublisherSendingOversizedMessages(t *testing.T) {
 	s.Subscribe(nil)
 	go func() {
 		subscribed(t, p, 1, 1)
-		p.Send([]byte("T"), make([]byte, 100<<10))
+		p.Send(publisher.Message{Topic: []byte("T"), Body: make([]byte, 100<<10)})
 		p.Flush()
 	}()
 	var events []subscriber.LineEventKind

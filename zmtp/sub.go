@@ -2,6 +2,7 @@ package zmtp
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"log/slog"
 	"net"
@@ -42,6 +43,8 @@ func WithSubLogger(l *slog.Logger) SubOption { return func(s *Sub) { s.log = l }
 // zmq4 or tickcast), reconnecting whenever the connection is lost, sends its
 // subscriptions, and reads messages. It implements subscriber.Source.
 //
+// A background goroutine connects (from Dial on, as a ZeroMQ socket does, so
+// nothing published after Dial is missed for want of a connection), while
 // Next reads the socket in the caller's goroutine: no hand-off between
 // goroutines stands between the kernel and the application.
 type Sub struct {
@@ -51,25 +54,34 @@ type Sub struct {
 	maxMsg        int
 	log           *slog.Logger
 	closedCh      chan struct{}
+	ctx           context.Context // done when closed
+	cancel        context.CancelFunc
 	closeOnce     sync.Once
-	wmu           sync.Mutex // guards conn, subs, closed, and writes to conn
-	conn          net.Conn
-	subs          [][]byte
-	closed        bool
-	wbuf          []byte
-	nextDial      time.Time // when the next connection attempt may start (Next only)
-	buf           []byte    // read buffer; buf[r:w] not yet parsed
-	r, w          int
-	readAt        time.Time // when buf[r:w] was read
-	readDeadline  time.Time
-	batch         subscriber.Batch
+	ready         chan net.Conn // connections the connector has set up
+	redial        chan struct{} // Next asks the connector for a new connection
+	connectorDone chan struct{}
+
+	wmu    sync.Mutex // guards conn, subs, closed, and writes to conn
+	conn   net.Conn
+	subs   [][]byte
+	closed bool
+	wbuf   []byte
+
+	// Next's own state.
+	cur          net.Conn
+	buf          []byte // read buffer; buf[r:w] not yet parsed
+	r, w         int
+	readAt       time.Time // when buf[r:w] was read
+	readDeadline time.Time
+	wait         *time.Timer
+	batch        subscriber.Batch
 }
 
 var _ subscriber.Source = (*Sub)(nil)
 
-// Dial returns a Sub for endpoint (tcp://host:port or ipc://path). It
-// connects on the first Next and again after every failure, as a ZeroMQ
-// socket does; a publisher that is not up yet is not an error.
+// Dial returns a Sub for endpoint (tcp://host:port or ipc://path) and starts
+// connecting in the background; a publisher that is not up yet is not an
+// error.
 func Dial(endpoint string, opts ...SubOption) (*Sub, error) {
 	network, addr, err := parseEndpoint(endpoint, false)
 	if err != nil {
@@ -78,12 +90,17 @@ func Dial(endpoint string, opts ...SubOption) (*Sub, error) {
 	s := &Sub{
 		endpoint: endpoint, network: network, addr: addr,
 		reconnect: DefaultReconnect, maxMsg: DefaultMaxMessage, log: slog.Default(),
-		closedCh: make(chan struct{}),
+		closedCh: make(chan struct{}), ready: make(chan net.Conn, 1), redial: make(chan struct{}, 1),
+		connectorDone: make(chan struct{}),
 	}
 	for _, o := range opts {
 		o(s)
 	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.buf = make([]byte, readBuffer)
+	s.wait = time.NewTimer(time.Hour)
+	s.wait.Stop()
+	go s.connector()
 	return s, nil
 }
 
@@ -109,89 +126,48 @@ func (s *Sub) Subscribe(prefix []byte) error {
 	return nil
 }
 
-// Next returns the messages that are complete in the read buffer, reading
-// the socket if there are none, connecting first if need be.
-func (s *Sub) Next(deadline time.Time) (*subscriber.Batch, error) {
-	b := &s.batch
-	b.Reset()
+// connector makes connections: one at start, and another each time Next
+// reports the current one lost, after the reconnect pause.
+func (s *Sub) connector() {
+	defer close(s.connectorDone)
 	for {
-		if s.isClosed() {
-			return nil, ErrClosed
+		c := s.connect()
+		if c == nil {
+			return // closed
 		}
-		if s.current() == nil {
-			if err := s.connect(deadline); err != nil {
-				if errors.Is(err, ErrClosed) {
-					return nil, err
-				}
-				return b, nil // deadline
-			}
-			continue
+		select {
+		case s.ready <- c:
+		case <-s.closedCh:
+			c.Close()
+			return
 		}
-		if err := s.parse(); err != nil {
-			s.drop(err)
-			return b, nil
-		}
-		if len(b.Msgs) > 0 || len(b.Events) > 0 {
-			b.Time = s.readAt
-			return b, nil
-		}
-		if !deadline.IsZero() && !time.Now().Before(deadline) {
-			return b, nil
-		}
-		if err := s.read(deadline); err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() && !deadline.IsZero() {
-				return b, nil
-			}
-			s.drop(err)
-			return b, nil
+		select {
+		case <-s.redial:
+		case <-s.closedCh:
+			return
 		}
 	}
 }
 
-func (s *Sub) current() net.Conn {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	return s.conn
-}
-
-func (s *Sub) isClosed() bool {
-	select {
-	case <-s.closedCh:
-		return true
-	default:
-		return false
-	}
-}
-
-// connect waits for the reconnect pause, dials, runs the handshake and
-// sends the subscriptions. It returns nil once connected, ErrClosed, or
-// errDeadline when deadline came first.
-func (s *Sub) connect(deadline time.Time) error {
-	for {
-		if wait := time.Until(s.nextDial); wait > 0 {
-			if !deadline.IsZero() && s.nextDial.After(deadline) {
-				wait = time.Until(deadline)
-			}
-			t := time.NewTimer(wait)
+// connect dials until a connection is up, handshaken and subscribed, or
+// the Sub is closed (nil).
+func (s *Sub) connect() net.Conn {
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			t := time.NewTimer(s.reconnect)
 			select {
 			case <-t.C:
 			case <-s.closedCh:
 				t.Stop()
-				return ErrClosed
+				return nil
 			}
 		}
-		if !deadline.IsZero() && !time.Now().Before(deadline) {
-			return errDeadline
-		}
-		s.nextDial = time.Now().Add(s.reconnect)
 		d := net.Dialer{Timeout: dialTimeout}
-		if !deadline.IsZero() {
-			d.Deadline = deadline
-		}
-		c, err := d.Dial(s.network, s.addr)
+		c, err := d.DialContext(s.ctx, s.network, s.addr)
 		if err == nil {
+			stop := context.AfterFunc(s.ctx, func() { c.Close() }) // Close interrupts the handshake
 			err = handshake(c, zmq4.Sub, false)
+			stop()
 			if err != nil {
 				c.Close()
 			}
@@ -207,7 +183,7 @@ func (s *Sub) connect(deadline time.Time) error {
 		if s.closed {
 			s.wmu.Unlock()
 			c.Close()
-			return ErrClosed
+			return nil
 		}
 		s.wbuf = s.wbuf[:0]
 		for _, p := range s.subs {
@@ -222,13 +198,66 @@ func (s *Sub) connect(deadline time.Time) error {
 			c.Close()
 			continue
 		}
-		s.r, s.w, s.readDeadline = 0, 0, time.Time{}
-		s.batch.Events = append(s.batch.Events, subscriber.LineEvent{Kind: subscriber.LineUp, Detail: c.RemoteAddr().String()})
-		return nil
+		return c
 	}
 }
 
-var errDeadline = errors.New("zmtp: deadline")
+// Next returns the messages that are complete in the read buffer, reading
+// the socket if there are none, waiting for a connection if need be.
+func (s *Sub) Next(deadline time.Time) (*subscriber.Batch, error) {
+	b := &s.batch
+	b.Reset()
+	for {
+		if s.cur == nil {
+			var timeout <-chan time.Time
+			if !deadline.IsZero() {
+				s.wait.Reset(time.Until(deadline))
+				timeout = s.wait.C
+			}
+			select {
+			case c := <-s.ready:
+				s.wait.Stop()
+				s.cur, s.r, s.w, s.readDeadline = c, 0, 0, time.Time{}
+				b.Events = append(b.Events, subscriber.LineEvent{Kind: subscriber.LineUp, Detail: c.RemoteAddr().String()})
+			case <-timeout:
+				return b, nil
+			case <-s.closedCh:
+				return nil, ErrClosed
+			}
+		}
+		if err := s.parse(); err != nil {
+			s.drop(err)
+			return b, nil
+		}
+		if len(b.Msgs) > 0 || len(b.Events) > 0 {
+			b.Time = s.readAt
+			return b, nil
+		}
+		if !deadline.IsZero() && !time.Now().Before(deadline) {
+			return b, nil
+		}
+		if err := s.read(deadline); err != nil {
+			if s.isClosed() {
+				return nil, ErrClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() && !deadline.IsZero() {
+				return b, nil
+			}
+			s.drop(err)
+			return b, nil
+		}
+	}
+}
+
+func (s *Sub) isClosed() bool {
+	select {
+	case <-s.closedCh:
+		return true
+	default:
+		return false
+	}
+}
 
 // read reads more bytes into the buffer, making room first.
 func (s *Sub) read(deadline time.Time) error {
@@ -238,7 +267,7 @@ func (s *Sub) read(deadline time.Time) error {
 		s.w = copy(s.buf, s.buf[s.r:s.w])
 		s.r = 0
 	}
-	c := s.current()
+	c := s.cur
 	if !deadline.Equal(s.readDeadline) {
 		if err := c.SetReadDeadline(deadline); err != nil {
 			return err
@@ -301,34 +330,45 @@ func (s *Sub) command(body []byte) {
 	}
 }
 
-// drop closes a failed connection and reports the line down; Next
-// reconnects after the reconnect pause.
+// drop closes a failed connection, reports the line down and asks the
+// connector for another.
 func (s *Sub) drop(err error) {
 	s.wmu.Lock()
-	if s.conn != nil {
-		s.conn.Close()
+	if s.conn == s.cur {
 		s.conn = nil
 	}
 	s.wmu.Unlock()
-	s.r, s.w = 0, 0
+	s.cur.Close()
+	s.cur, s.r, s.w = nil, 0, 0
 	if s.isClosed() {
 		return
 	}
 	s.log.Debug("zmtp: connection lost", "endpoint", s.endpoint, "err", err)
 	s.batch.Events = append(s.batch.Events, subscriber.LineEvent{Kind: subscriber.LineDown, Detail: err.Error()})
+	select {
+	case s.redial <- struct{}{}:
+	default:
+	}
 }
 
 // Close closes the connection and makes a blocked Next return ErrClosed.
 func (s *Sub) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closedCh)
+		s.cancel()
 		s.wmu.Lock()
 		s.closed = true
 		if s.conn != nil {
-			s.conn.Close()
+			s.conn.Close() // makes a blocked Read in Next return
 			s.conn = nil
 		}
 		s.wmu.Unlock()
+		<-s.connectorDone
+		select {
+		case c := <-s.ready: // made but never taken
+			c.Close()
+		default:
+		}
 	})
 	return nil
 }

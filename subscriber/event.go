@@ -1,0 +1,91 @@
+package subscriber
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/tickcast/tickcast/schema"
+)
+
+// EventKind says what an Event reports.
+type EventKind uint8
+
+// Event kinds.
+const (
+	// EventTicks delivers ticks of one topic, in sequence order, each once.
+	EventTicks EventKind = iota + 1
+	// EventGap reports ticks of one topic that will not arrive: Gap says
+	// which. It comes before the ticks that revealed it.
+	EventGap
+	// EventSessionStart reports a session seen for the first time. With
+	// PrevSession set, the publisher of a line restarted: its sequence
+	// numbers start again, and that is not a gap.
+	EventSessionStart
+	// EventSessionEnd reports that the publisher closed its session.
+	EventSessionEnd
+	// EventStale reports a line that has been silent (no data and no
+	// heartbeat) for longer than its stale timeout.
+	EventStale
+	// EventActive reports a stale line that is heard again.
+	EventActive
+	// EventLineUp and EventLineDown report the transport connecting and
+	// losing its connection; EventLineLoss reports transport-level loss
+	// (Detail says what). Missing ticks are reported by EventGap.
+	EventLineUp
+	EventLineDown
+	EventLineLoss
+)
+
+func (k EventKind) String() string {
+	switch k {
+	case EventTicks:
+		return "ticks"
+	case EventGap:
+		return "gap"
+	case EventSessionStart:
+		return "session-start"
+	case EventSessionEnd:
+		return "session-end"
+	case EventStale:
+		return "stale"
+	case EventActive:
+		return "active"
+	case EventLineUp:
+		return "line-up"
+	case EventLineDown:
+		return "line-down"
+	case EventLineLoss:
+		return "line-loss"
+	}
+	return fmt.Sprintf("event(%d)", uint8(k))
+}
+
+// Event is one thing a Subscriber delivers. Which fields are set depends on
+// Kind. Topic and Ticks are views into the subscriber's buffers: they are
+// valid until the next call to Next; copy what you keep.
+type Event struct {
+	Kind    EventKind
+	Line    string // the endpoint of the line it came from
+	Session uint64 // the publisher session
+
+	Topic     []byte        // EventTicks, EventGap
+	Ticks     []schema.Tick // EventTicks
+	StreamSeq uint64        // EventTicks: the message's stream sequence
+	SendTime  int64         // EventTicks: the publisher's send time, ns since the epoch
+	RecvTime  time.Time     // EventTicks: when the transport read it
+
+	Gap         Gap    // EventGap
+	PrevSession uint64 // EventSessionStart: the session this line carried before
+	Detail      string // EventLineUp/Down/Loss, EventStale: what happened
+}
+
+// Gap describes ticks that were published on a topic and will not be
+// delivered: sequence numbers Expected up to Received-1.
+type Gap struct {
+	Expected uint64 // the sequence number that was due
+	Received uint64 // the sequence number the topic is now at
+	Missing  uint64 // Received - Expected: how many ticks are lost
+	// Heartbeat is true when a topic heartbeat revealed the gap (the topic
+	// went quiet after the lost ticks), false when a later tick did.
+	Heartbeat bool
+}

@@ -1,0 +1,283 @@
+package subscriber
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tickcast/tickcast/schema"
+	"github.com/tickcast/tickcast/topic"
+)
+
+// feedTest drives a feed the way a Subscriber does, with a fake clock, and
+// renders the events it queues as short strings.
+type feedTest struct {
+	t   *testing.T
+	f   *feed
+	enc *schema.Encoder
+	now time.Time
+	seq uint64 // stream sequence
+}
+
+func newFeedTest(t *testing.T, staleAfter time.Duration, prefixes ...string) *feedTest {
+	var set topic.Set
+	for _, p := range prefixes {
+		set.Add([]byte(p))
+	}
+	ft := &feedTest{t: t, enc: schema.NewEncoder(0), now: time.Unix(1_700_000_000, 0)}
+	ft.f = newFeed(&set, staleAfter)
+	return ft
+}
+
+func (ft *feedTest) line(name string) *line { return ft.f.addLine(name, ft.now) }
+
+func (ft *feedTest) advance(d time.Duration) []string {
+	ft.now = ft.now.Add(d)
+	ft.f.timeout(ft.now)
+	return ft.drain()
+}
+
+// send delivers one message on l and returns the events it caused.
+func (ft *feedTest) send(l *line, topic string, h schema.Header, seqs ...uint64) []string {
+	ft.seq++
+	h.StreamSeq = ft.seq
+	var ticks []schema.Tick
+	for _, s := range seqs {
+		ticks = append(ticks, schema.Tick{Seq: s, Price: int64(s) * 10})
+	}
+	body := ft.enc.Encode(h, ticks)
+	ft.f.message(l, &Raw{Topic: []byte(topic), Body: body, Frames: 2, Size: len(topic) + len(body)}, ft.now)
+	return ft.drain()
+}
+
+func (ft *feedTest) batch(l *line, session uint64, topic string, seqs ...uint64) []string {
+	return ft.send(l, topic, schema.Header{Type: schema.Batch, Session: session}, seqs...)
+}
+
+func (ft *feedTest) topicHeartbeat(l *line, session uint64, topic string, last uint64) []string {
+	return ft.send(l, topic, schema.Header{Type: schema.TopicHeartbeat, Session: session, TopicSeq: last})
+}
+
+func (ft *feedTest) control(l *line, typ schema.MessageType, session uint64, hb time.Duration) []string {
+	return ft.send(l, schema.ControlTopic, schema.Header{Type: typ, Session: session, Heartbeat: int64(hb)})
+}
+
+func (ft *feedTest) drain() []string {
+	var out []string
+	for ft.f.pending() {
+		out = append(out, render(ft.f.pop()))
+	}
+	return out
+}
+
+func render(ev Event) string {
+	switch ev.Kind {
+	case EventTicks:
+		var seqs []string
+		for _, t := range ev.Ticks {
+			seqs = append(seqs, fmt.Sprint(t.Seq))
+		}
+		return fmt.Sprintf("ticks %s %s", ev.Topic, strings.Join(seqs, ","))
+	case EventGap:
+		how := "seq"
+		if ev.Gap.Heartbeat {
+			how = "hb"
+		}
+		return fmt.Sprintf("gap %s %d..%d missing %d by %s", ev.Topic, ev.Gap.Expected, ev.Gap.Received-1, ev.Gap.Missing, how)
+	case EventSessionStart:
+		if ev.PrevSession != 0 {
+			return fmt.Sprintf("restart %d->%d", ev.PrevSession, ev.Session)
+		}
+		return fmt.Sprintf("session %d", ev.Session)
+	case EventSessionEnd:
+		return fmt.Sprintf("end %d", ev.Session)
+	default:
+		return fmt.Sprintf("%s %s", ev.Kind, ev.Line)
+	}
+}
+
+func expect(t *testing.T, got []string, want ...string) {
+	t.Helper()
+	if !slices.Equal(got, want) {
+		t.Fatalf("events:\n  got  %q\n  want %q", got, want)
+	}
+}
+
+func TestLateJoinStartsAtTheFirstTickSeen(t *testing.T) {
+	ft := newFeedTest(t, 0, "")
+	a := ft.line("A")
+	expect(t, ft.batch(a, 7, "AAPL", 50, 51, 52), "session 7", "ticks AAPL 50,51,52")
+	expect(t, ft.batch(a, 7, "AAPL", 53), "ticks AAPL 53")
+	// Another topic joins later, at its own position: no gap either.
+	expect(t, ft.batch(a, 7, "MSFT", 900), "ticks MSFT 900")
+	// A topic first heard through its heartbeat starts after it.
+	expect(t, ft.topicHeartbeat(a, 7, "GOOG", 30))
+	expect(t, ft.batch(a, 7, "GOOG", 31), "ticks GOOG 31")
+}
+
+func TestGapsAreReportedExactly(t *testing.T) {
+	ft := newFeedTest(t, 0, "")
+	a := ft.line("A")
+	ft.batch(a, 7, "AAPL", 1, 2, 3)
+	expect(t, ft.batch(a, 7, "AAPL", 10, 11), "gap AAPL 4..9 missing 6 by seq", "ticks AAPL 10,11")
+	expect(t, ft.batch(a, 7, "AAPL", 12), "ticks AAPL 12")
+	// The last ticks before a quiet period are lost: the topic heartbeat
+	// tells how far the topic went.
+	expect(t, ft.topicHeartbeat(a, 7, "AAPL", 15), "gap AAPL 13..15 missing 3 by hb")
+	// Heartbeats that tell nothing new are silent.
+	expect(t, ft.topicHeartbeat(a, 7, "AAPL", 15))
+	expect(t, ft.topicHeartbeat(a, 7, "AAPL", 9))
+	expect(t, ft.batch(a, 7, "AAPL", 16), "ticks AAPL 16")
+	if s := a.stats.snapshot("A"); s.Gaps != 2 || s.Missing != 9 || s.Ticks != 7 {
+		t.Fatalf("stats %+v: want 2 gaps, 9 missing, 7 ticks", s)
+	}
+}
+
+func TestGapInsideOneBatchKeepsOrder(t *testing.T) {
+	// tickcast publishers never send this, but a batch is untrusted input.
+	ft := newFeedTest(t, 0, "")
+	a := ft.line("A")
+	ft.batch(a, 7, "X", 1)
+	expect(t, ft.batch(a, 7, "X", 2, 3, 7, 8), "ticks X 2,3", "gap X 4..6 missing 3 by seq", "ticks X 7,8")
+}
+
+func TestDuplicatesAreDroppedNotDelivered(t *testing.T) {
+	ft := newFeedTest(t, 0, "")
+	a := ft.line("A")
+	ft.batch(a, 7, "X", 1, 2, 3)
+	expect(t, ft.batch(a, 7, "X", 2, 3))
+	expect(t, ft.batch(a, 7, "X", 3, 4), "ticks X 4")
+	if n := a.stats.duplicates.get(); n != 3 {
+		t.Fatalf("%d duplicates counted, want 3", n)
+	}
+}
+
+func TestRestartIsASessionChangeNotAGap(t *testing.T) {
+	ft := newFeedTest(t, 0, "")
+	a := ft.line("A")
+	ft.batch(a, 7, "X", 1, 2, 3)
+	expect(t, ft.control(a, schema.EndOfSession, 7, 0), "end 7")
+	expect(t, ft.batch(a, 8, "X", 1, 2), "restart 7->8", "ticks X 1,2")
+	// And without an end of session (a crash), the same.
+	expect(t, ft.batch(a, 9, "X", 1), "restart 8->9", "ticks X 1")
+	if s := a.stats.snapshot("A"); s.Gaps != 0 || s.Restarts != 2 {
+		t.Fatalf("stats %+v: want no gap and 2 restarts", s)
+	}
+}
+
+func TestStaleLinesAndRecovery(t *testing.T) {
+	ft := newFeedTest(t, 0, "")
+	a := ft.line("A")
+	// Until the publisher advertises its heartbeat, 3s of silence is stale.
+	expect(t, ft.advance(2999*time.Millisecond))
+	expect(t, ft.advance(time.Millisecond), "stale A")
+	expect(t, ft.advance(time.Hour)) // reported once
+	expect(t, ft.control(a, schema.Heartbeat, 7, 100*time.Millisecond), "active A", "session 7")
+	// Now three of its heartbeat intervals.
+	expect(t, ft.advance(299*time.Millisecond))
+	if d := ft.f.deadline(); !d.Equal(ft.now.Add(time.Millisecond)) {
+		t.Fatalf("deadline in %v, want 1ms", d.Sub(ft.now))
+	}
+	expect(t, ft.advance(time.Millisecond), "stale A")
+	ft.batch(a, 7, "X", 1)
+	// A session that ended is silent by design: not stale.
+	expect(t, ft.control(a, schema.EndOfSession, 7, 0), "end 7")
+	expect(t, ft.advance(time.Hour))
+	if !ft.f.deadline().IsZero() {
+		t.Fatal("a deadline is set for a line whose session ended")
+	}
+}
+
+func TestStaleTimeoutOption(t *testing.T) {
+	ft := newFeedTest(t, 50*time.Millisecond, "")
+	a := ft.line("A")
+	ft.control(a, schema.Heartbeat, 7, time.Second)
+	expect(t, ft.advance(50*time.Millisecond), "stale A")
+}
+
+func TestTopicsAreFilteredLocally(t *testing.T) {
+	ft := newFeedTest(t, 0, "AA", "MS")
+	a := ft.line("A")
+	expect(t, ft.batch(a, 7, "GOOG", 1)) // not subscribed: PGM delivers all
+	expect(t, ft.batch(a, 7, "AAPL", 1), "session 7", "ticks AAPL 1")
+	expect(t, ft.batch(a, 7, "MSFT", 1), "ticks MSFT 1")
+	// Control messages pass whatever the subscriptions.
+	expect(t, ft.control(a, schema.EndOfSession, 7, 0), "end 7")
+	if n := a.stats.filtered.get(); n != 1 {
+		t.Fatalf("%d filtered, want 1", n)
+	}
+}
+
+func TestMalformedAndForeignMessagesAreCountedAndSkipped(t *testing.T) {
+	ft := newFeedTest(t, 0, "")
+	a := ft.line("A")
+	ft.batch(a, 7, "X", 1)
+	for _, m := range []*Raw{
+		{Topic: []byte("X"), Body: []byte("garbage"), Frames: 2},
+		{Topic: []byte("X"), Frames: 1},
+		{Topic: []byte("X"), Body: ft.enc.Encode(schema.Header{Type: schema.Batch, Session: 7}, []schema.Tick{{Seq: 2}}), Frames: 3},
+		{Topic: []byte(schema.ControlTopic), Body: ft.enc.Encode(schema.Header{Type: schema.Batch, Session: 7}, []schema.Tick{{Seq: 1}}), Frames: 2},
+		{Topic: []byte("X"), Body: nil, Frames: 2},
+	} {
+		ft.f.message(a, m, ft.now)
+	}
+	expect(t, ft.drain())
+	expect(t, ft.batch(a, 7, "X", 2), "ticks X 2")
+	if n := a.stats.decodeErrors.get(); n != 5 {
+		t.Fatalf("%d decode errors, want 5", n)
+	}
+}
+
+func TestTwoLinesOfOneSessionDeliverEachTickOnce(t *testing.T) {
+	ft := newFeedTest(t, 0, "")
+	a, b := ft.line("A"), ft.line("B")
+	expect(t, ft.batch(a, 7, "X", 1, 2), "session 7", "ticks X 1,2")
+	expect(t, ft.batch(b, 7, "X", 1, 2))
+	expect(t, ft.batch(b, 7, "X", 3), "ticks X 3")
+	expect(t, ft.batch(a, 7, "X", 3))
+	// A second publisher (another session) is another feed.
+	c := ft.line("C")
+	expect(t, ft.batch(c, 9, "X", 1), "session 9", "ticks X 1")
+}
+
+func TestLineEventsBecomeEvents(t *testing.T) {
+	ft := newFeedTest(t, 0, "")
+	a := ft.line("A")
+	ft.f.lineEvent(a, LineEvent{Kind: LineUp, Detail: "127.0.0.1:1"})
+	ft.f.lineEvent(a, LineEvent{Kind: LineDown, Detail: "EOF"})
+	ft.f.lineEvent(a, LineEvent{Kind: LineLoss, Lost: 3})
+	expect(t, ft.drain(), "line-up A", "line-down A", "line-loss A")
+	if s := a.stats.snapshot("A"); s.Connects != 1 || s.Disconnects != 1 || s.TransportLoss != 3 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+func TestHandlingMessagesAllocatesNothing(t *testing.T) {
+	ft := newFeedTest(t, 0, "")
+	a := ft.line("A")
+	ticks := make([]schema.Tick, 64)
+	var body []byte
+	seq := uint64(0)
+	next := func() {
+		for i := range ticks {
+			seq++
+			ticks[i].Seq = seq
+		}
+		body = ft.enc.Encode(schema.Header{Type: schema.Batch, Session: 7}, ticks)
+	}
+	raw := &Raw{Topic: []byte("X"), Frames: 2}
+	run := func() {
+		next()
+		raw.Body = body
+		ft.f.message(a, raw, ft.now)
+		for ft.f.pending() {
+			ft.f.pop()
+		}
+	}
+	run()
+	if n := testing.AllocsPerRun(100, run); n != 0 {
+		t.Fatalf("%v allocations per 64-tick message", n)
+	}
+}

@@ -1,0 +1,338 @@
+// Package subscriber receives tickcast feeds: it reads one or more lines
+// (sources), filters topics by prefix, and delivers ticks in sequence order
+// with exact gap reports, session changes and stale-line events.
+//
+// A Subscriber is read by one goroutine calling Next. Everything else
+// (Subscribe, Stats, Close) may be called from any goroutine.
+package subscriber
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tickcast/tickcast/schema"
+	"github.com/tickcast/tickcast/topic"
+)
+
+// ErrClosed is returned by Next after Close, or once the context given to New
+// is done (the error then also wraps the context's error).
+var ErrClosed = errors.New("subscriber: closed")
+
+// Option configures a Subscriber.
+type Option func(*config) error
+
+type config struct {
+	sources    []Source
+	topics     []string
+	staleAfter time.Duration
+	logger     *slog.Logger
+}
+
+// WithSource adds lines to read. The subscriber owns them from then on and
+// closes them on Close. Lines that carry the same session are one feed.
+func WithSource(s ...Source) Option {
+	return func(c *config) error { c.sources = append(c.sources, s...); return nil }
+}
+
+// WithTopics subscribes to topic prefixes, ZeroMQ style: a topic is
+// delivered if it starts with any of them, and "" matches everything. Without
+// this option the subscriber takes every topic.
+func WithTopics(prefixes ...string) Option {
+	return func(c *config) error { c.topics = append(c.topics, prefixes...); return nil }
+}
+
+// WithStaleAfter sets how long a line may be silent (no data, no heartbeat)
+// before it is reported stale. The default follows the publisher: three of
+// its heartbeat intervals (3s until one is heard).
+func WithStaleAfter(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("subscriber: stale timeout %v must be positive", d)
+		}
+		c.staleAfter = d
+		return nil
+	}
+}
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error { c.logger = l; return nil }
+}
+
+// Subscriber reads a feed. Create it with New.
+type Subscriber struct {
+	cfg   config
+	feed  *feed
+	lines []*line // lines[i] reads cfg.sources[i]
+
+	// The batch being handled.
+	cur     *Batch
+	curLine *line
+	next    int // next message of cur
+
+	// With several sources, a goroutine per source hands batches over.
+	in   chan delivery
+	acks []chan struct{}
+	ack  int // source whose batch must be acknowledged, -1 none
+	live int // sources not finished
+	wait *time.Timer
+
+	mu       sync.Mutex // guards below
+	added    []string   // subscriptions not yet applied to feed.topics
+	closeErr error
+
+	changed   atomic.Bool // added is not empty
+	closed    atomic.Bool
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+type delivery struct {
+	src   int
+	batch *Batch
+	err   error
+}
+
+// New starts a subscriber on its sources. When ctx is done the subscriber
+// closes.
+func New(ctx context.Context, opts ...Option) (*Subscriber, error) {
+	cfg := config{logger: slog.Default()}
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if len(cfg.sources) == 0 {
+		return nil, errors.New("subscriber: no source")
+	}
+	if len(cfg.topics) == 0 {
+		cfg.topics = []string{""}
+	}
+	s := &Subscriber{
+		cfg:  cfg,
+		ack:  -1,
+		live: len(cfg.sources),
+		done: make(chan struct{}),
+		wait: time.NewTimer(time.Hour),
+	}
+	s.wait.Stop()
+	set := &topic.Set{}
+	s.feed = newFeed(set, cfg.staleAfter)
+	now := time.Now()
+	for _, src := range cfg.sources {
+		s.lines = append(s.lines, s.feed.addLine(src.Endpoint(), now))
+	}
+	// The control topic carries heartbeats and session ends: every
+	// subscriber needs it, whatever it asked for.
+	for _, p := range append([]string{schema.ControlTopic}, cfg.topics...) {
+		if p != schema.ControlTopic {
+			set.Add([]byte(p))
+		}
+		for _, src := range cfg.sources {
+			if err := src.Subscribe([]byte(p)); err != nil {
+				s.closeSources()
+				return nil, fmt.Errorf("subscriber: subscribe %q on %s: %w", p, src.Endpoint(), err)
+			}
+		}
+	}
+	if len(cfg.sources) > 1 {
+		s.in = make(chan delivery)
+		for i, src := range cfg.sources {
+			s.acks = append(s.acks, make(chan struct{}))
+			go s.pump(i, src)
+		}
+	}
+	go func() {
+		select {
+		case <-ctx.Done():
+			s.mu.Lock()
+			s.closeErr = fmt.Errorf("%w: %w", ErrClosed, context.Cause(ctx))
+			s.mu.Unlock()
+			s.Close()
+		case <-s.done:
+		}
+	}()
+	return s, nil
+}
+
+// Subscribe adds a topic prefix while the subscriber runs.
+func (s *Subscriber) Subscribe(prefix string) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	for _, src := range s.cfg.sources {
+		if err := src.Subscribe([]byte(prefix)); err != nil {
+			return fmt.Errorf("subscriber: subscribe %q on %s: %w", prefix, src.Endpoint(), err)
+		}
+	}
+	s.mu.Lock()
+	s.added = append(s.added, prefix)
+	s.mu.Unlock()
+	s.changed.Store(true)
+	return nil
+}
+
+// Next returns the next event, blocking until there is one. Its Topic and
+// Ticks stay valid until the next call. Next returns ErrClosed once the
+// subscriber is closed, or the error of the last of its sources to fail.
+func (s *Subscriber) Next() (Event, error) {
+	f := s.feed
+	for {
+		if f.pending() {
+			return f.pop(), nil
+		}
+		if s.changed.Load() {
+			s.applySubscriptions()
+		}
+		if s.cur != nil && s.next < len(s.cur.Msgs) {
+			m := &s.cur.Msgs[s.next]
+			s.next++
+			f.message(s.curLine, m, s.cur.Time)
+			continue
+		}
+		f.timeout(time.Now())
+		if f.pending() {
+			continue
+		}
+		if err := s.receive(); err != nil {
+			return Event{}, err
+		}
+	}
+}
+
+// receive makes the next batch current, or returns at the next stale
+// deadline with none.
+func (s *Subscriber) receive() error {
+	s.cur = nil
+	if s.closed.Load() {
+		return s.closedErr()
+	}
+	deadline := s.feed.deadline()
+	var d delivery
+	if s.in == nil {
+		d.batch, d.err = s.cfg.sources[0].Next(deadline)
+	} else {
+		if s.ack >= 0 {
+			// The source's goroutine may read again: we are done with its batch.
+			s.acks[s.ack] <- struct{}{}
+			s.ack = -1
+		}
+		if s.live == 0 {
+			return ErrClosed
+		}
+		var timeout <-chan time.Time
+		if !deadline.IsZero() {
+			s.wait.Reset(time.Until(deadline))
+			timeout = s.wait.C
+		}
+		select {
+		case d = <-s.in:
+			s.wait.Stop()
+		case <-timeout:
+			return nil
+		case <-s.done:
+			return s.closedErr()
+		}
+	}
+	if d.err != nil {
+		if s.closed.Load() {
+			return s.closedErr()
+		}
+		if s.in == nil {
+			return fmt.Errorf("subscriber: %s: %w", s.lines[0].endpoint, d.err)
+		}
+		s.cfg.logger.Warn("subscriber: line failed", "endpoint", s.lines[d.src].endpoint, "err", d.err)
+		if s.live--; s.live == 0 {
+			return fmt.Errorf("subscriber: every line failed, last %s: %w", s.lines[d.src].endpoint, d.err)
+		}
+		return nil
+	}
+	if s.in != nil {
+		s.ack = d.src
+	}
+	l := s.lines[d.src]
+	for _, e := range d.batch.Events {
+		s.feed.lineEvent(l, e)
+	}
+	s.cur, s.curLine, s.next = d.batch, l, 0
+	return nil
+}
+
+// pump reads source i for Next, one batch at a time: a batch stays valid
+// until Next acknowledges it.
+func (s *Subscriber) pump(i int, src Source) {
+	for {
+		b, err := src.Next(time.Time{})
+		select {
+		case s.in <- delivery{src: i, batch: b, err: err}:
+		case <-s.done:
+			return
+		}
+		if err != nil {
+			return
+		}
+		select {
+		case <-s.acks[i]:
+		case <-s.done:
+			return
+		}
+	}
+}
+
+func (s *Subscriber) applySubscriptions() {
+	s.mu.Lock()
+	added := s.added
+	s.added = nil
+	s.changed.Store(false)
+	s.mu.Unlock()
+	for _, p := range added {
+		s.feed.topics.Add([]byte(p))
+	}
+}
+
+func (s *Subscriber) closedErr() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closeErr != nil {
+		return s.closeErr
+	}
+	return ErrClosed
+}
+
+// Close stops the subscriber and closes its sources. A blocked Next returns.
+func (s *Subscriber) Close() error {
+	err := ErrClosed
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		close(s.done)
+		err = s.closeSources()
+	})
+	return err
+}
+
+func (s *Subscriber) closeSources() error {
+	var errs []error
+	for _, src := range s.cfg.sources {
+		if err := src.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Stats returns the counters, up to the event Next returned last. It may be
+// called from any goroutine.
+func (s *Subscriber) Stats() Stats {
+	var st Stats
+	for _, l := range s.lines {
+		ls := l.stats.snapshot(l.endpoint)
+		st.Lines = append(st.Lines, ls)
+		st.Total.Add(ls)
+	}
+	return st
+}
