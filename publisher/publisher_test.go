@@ -338,9 +338,9 @@ func TestConcurrentPublishersKeepEveryTopicInOrder(t *testing.T) {
 type discardSink struct{ n, bytes int }
 
 func (d *discardSink) Send(m Message) error { d.n++; d.bytes += len(m.Body); return nil }
-func (d *discardSink) Flush() error                  { return nil }
-func (d *discardSink) Stats() SinkStats              { return SinkStats{} }
-func (d *discardSink) Close() error                  { return nil }
+func (d *discardSink) Flush() error         { return nil }
+func (d *discardSink) Stats() SinkStats     { return SinkStats{} }
+func (d *discardSink) Close() error         { return nil }
 
 func TestPublishAllocatesNothing(t *testing.T) {
 	p, err := New(WithSink(&discardSink{}), WithHeartbeat(time.Hour))

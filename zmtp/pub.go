@@ -276,7 +276,7 @@ type peer struct {
 	mu          sync.Mutex // guards below
 	subs        topic.Set
 	seen        map[string]struct{} // topics sent to this peer
-	pending     []byte // frames queued for the writer
+	pending     []byte              // frames queued for the writer
 	pendingMsgs int
 	writingMsgs int    // messages in the buffer being written
 	spare       []byte // the writer's other buffer
