@@ -5,6 +5,7 @@ go 1.26
 require github.com/google/flatbuffers v25.12.19+incompatible
 
 require (
+	github.com/HdrHistogram/hdrhistogram-go v1.4.0 // indirect
 	github.com/go-zeromq/goczmq/v4 v4.2.2 // indirect
 	github.com/go-zeromq/zmq4 v0.17.0 // indirect
 	golang.org/x/sync v0.7.0 // indirect

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tickcast/tickcast/endpoint"
 	"github.com/tickcast/tickcast/publisher"
+	"github.com/tickcast/tickcast/relay"
 	"github.com/tickcast/tickcast/schema"
 	"github.com/tickcast/tickcast/subscriber"
 	"github.com/tickcast/tickcast/zmtp"
@@ -22,17 +23,13 @@ import (
 // seqRange is a run of sequence numbers of one topic, first..last.
 type seqRange struct{ first, last uint64 }
 
-// lossyProxy forwards a feed from a publisher's endpoint to its own, and
-// drops the batches drop chooses, remembering what they held. It is built
-// from the transport's own parts: a SUB upstream, a PUB downstream.
+// lossyProxy is a relay from a publisher's endpoint to its own that drops
+// the batches drop chooses, remembering which ticks they held.
 type lossyProxy struct {
-	up   *zmtp.Sub
 	down *zmtp.Pub
-	drop func(topic string, m *schema.Message) bool
 
 	mu      sync.Mutex
 	dropped map[string][]seqRange
-	done    chan struct{}
 }
 
 func newLossyProxy(t *testing.T, upstream string, drop func(string, *schema.Message) bool) *lossyProxy {
@@ -46,36 +43,25 @@ func newLossyProxy(t *testing.T, upstream string, drop func(string, *schema.Mess
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &lossyProxy{up: up, down: down, drop: drop, dropped: map[string][]seqRange{}, done: make(chan struct{})}
-	go p.run()
+	p := &lossyProxy{down: down, dropped: map[string][]seqRange{}}
+	r := relay.New(up, func(topic []byte, m *schema.Message) bool {
+		if !drop(string(topic), m) {
+			return false
+		}
+		p.mu.Lock()
+		p.dropped[string(topic)] = append(p.dropped[string(topic)], seqRange{m.Tick(0).Seq, m.Tick(m.Len() - 1).Seq})
+		p.mu.Unlock()
+		return true
+	}, down)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(ctx) }()
 	t.Cleanup(func() {
-		up.Close()
-		<-p.done
+		cancel()
+		<-done
 		down.Close()
 	})
 	return p
-}
-
-func (p *lossyProxy) run() {
-	defer close(p.done)
-	var m schema.Message
-	for {
-		b, err := p.up.Next(time.Time{})
-		if err != nil {
-			return
-		}
-		for _, raw := range b.Msgs {
-			if m.Decode(raw.Body) == nil && m.Type == schema.Batch && p.drop(string(raw.Topic), &m) {
-				p.mu.Lock()
-				p.dropped[string(raw.Topic)] = append(p.dropped[string(raw.Topic)],
-					seqRange{m.Tick(0).Seq, m.Tick(m.Len() - 1).Seq})
-				p.mu.Unlock()
-				continue
-			}
-			p.down.Send(publisher.Message{Topic: raw.Topic, Body: raw.Body, Control: m.Type != schema.Batch})
-		}
-		p.down.Flush()
-	}
 }
 
 // lost returns the dropped runs of topic, adjacent runs merged: the gaps a

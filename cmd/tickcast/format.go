@@ -1,0 +1,104 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/tickcast/tickcast/schema"
+)
+
+// count formats n with thousands separators: 1234567 → 1,234,567.
+func count(n uint64) string {
+	s := strconv.FormatUint(n, 10)
+	out := make([]byte, 0, len(s)+len(s)/3)
+	for i := range len(s) {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			out = append(out, ',')
+		}
+		out = append(out, s[i])
+	}
+	return string(out)
+}
+
+// plural renders n things: 1 tick, 2 ticks.
+func plural(n uint64, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return count(n) + " " + thing + "s"
+}
+
+// decimal formats the fixed-point value v × 10^exp exactly.
+func decimal(v int64, exp int8) string {
+	if exp >= 0 {
+		s := strconv.FormatInt(v, 10)
+		for range exp {
+			s += "0"
+		}
+		return s
+	}
+	neg := v < 0
+	u := uint64(v)
+	if neg {
+		u = -u
+	}
+	digits := strconv.FormatUint(u, 10)
+	frac := int(-exp)
+	for len(digits) <= frac {
+		digits = "0" + digits
+	}
+	s := digits[:len(digits)-frac] + "." + digits[len(digits)-frac:]
+	if neg {
+		s = "-" + s
+	}
+	return s
+}
+
+// duration formats a latency in ns for people: 850ns, 45.2µs, 3.10ms.
+func duration(ns int64) string {
+	d := time.Duration(ns)
+	switch {
+	case d < time.Microsecond:
+		return fmt.Sprintf("%dns", ns)
+	case d < time.Millisecond:
+		return fmt.Sprintf("%.1fµs", float64(ns)/1e3)
+	case d < time.Second:
+		return fmt.Sprintf("%.2fms", float64(ns)/1e6)
+	}
+	return fmt.Sprintf("%.2fs", d.Seconds())
+}
+
+// tickLine renders a tick as one line of text.
+func tickLine(topic []byte, t *schema.Tick, latency int64) string {
+	return fmt.Sprintf("%s %-5s %-5s %s x %s seq=%d lat=%s",
+		time.Unix(0, t.EventTime).Format("15:04:05.000000"), topic, t.Kind,
+		decimal(t.Price, t.PriceExp), decimal(t.Size, t.SizeExp), t.Seq, duration(latency))
+}
+
+// statusLine redraws line() on stderr every second while stderr is a
+// terminal, and returns a function that stops and erases it.
+func (e *env) statusLine(line func() string) (stop func()) {
+	if !e.stderrTTY {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				fmt.Fprintf(e.stderr, "\r\x1b[K%s", line())
+			case <-done:
+				fmt.Fprint(e.stderr, "\r\x1b[K")
+				return
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}

@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"time"
+
+	"github.com/tickcast/tickcast/endpoint"
+	"github.com/tickcast/tickcast/market"
+	"github.com/tickcast/tickcast/publisher"
+)
+
+// pubConfig is what publishing a simulated market takes.
+type pubConfig struct {
+	endpoints  []string
+	symbols    int
+	rate       float64 // ticks per second; 0: as fast as possible
+	count      int64   // stop after this many ticks (0: no limit)
+	duration   time.Duration
+	maxBatch   int
+	flushDelay time.Duration
+	heartbeat  time.Duration
+	hwm        int
+	seed       uint64
+}
+
+func runPub(ctx context.Context, e *env, args []string) (int, error) {
+	var c pubConfig
+	var endpoints listFlag
+	fs := newFlags(e, "pub", "pub --endpoint E [--endpoint E2 ...] [--symbols N] [--rate R] [--count N | --duration D]")
+	fs.Var(&endpoints, "endpoint", "endpoint to publish on, repeatable: tcp://host:port (bind), ipc://path")
+	fs.IntVar(&c.symbols, "symbols", 50, "instruments in the simulated market (one topic each)")
+	fs.Float64Var(&c.rate, "rate", 10_000, "ticks per second; 0 publishes as fast as possible")
+	fs.Int64Var(&c.count, "count", 0, "stop after this many ticks (0: no limit)")
+	fs.DurationVar(&c.duration, "duration", 0, "stop after this long (0: no limit)")
+	fs.IntVar(&c.maxBatch, "batch", publisher.DefaultMaxBatch, "most ticks in one message")
+	fs.DurationVar(&c.flushDelay, "flush-delay", 0, "let a batch wait this long for more ticks (0: never wait)")
+	fs.DurationVar(&c.heartbeat, "heartbeat", publisher.DefaultHeartbeat, "heartbeat interval")
+	fs.IntVar(&c.hwm, "hwm", 0, "messages queued per subscriber before dropping for it (0: default 1000)")
+	fs.Uint64Var(&c.seed, "seed", 1, "seed of the simulated market")
+	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
+	if err := parse(fs, args); err != nil {
+		return 0, err
+	}
+	c.endpoints = endpoints
+	if err := e.setLogLevel(*logLevel); err != nil {
+		return 0, err
+	}
+	if err := c.validate(); err != nil {
+		return 0, err
+	}
+
+	pub, err := c.open(e.logger)
+	if err != nil {
+		return 0, err
+	}
+	fmt.Fprintf(e.stderr, "publishing %d symbols at %s to %v (session %016x)\n",
+		c.symbols, rateString(c.rate), endpointsOf(pub), pub.Session())
+
+	stopStatus := e.statusLine(func() string {
+		s := pub.Stats()
+		return fmt.Sprintf("published %s ticks in %s messages, %s dropped for slow subscribers",
+			count(s.Published), count(s.Messages), count(sinkDrops(s)))
+	})
+	start := time.Now()
+	err = c.simulate(ctx, pub)
+	elapsed := time.Since(start)
+	stopStatus()
+	if cerr := pub.Close(); err == nil {
+		err = cerr
+	}
+	s := pub.Stats()
+	fmt.Fprintf(e.stdout, "published %d ticks in %d messages (%d bytes) in %v: %s ticks/s\n",
+		s.Published, s.Messages, s.Bytes, elapsed.Round(time.Millisecond), count(uint64(float64(s.Published)/elapsed.Seconds())))
+	for _, k := range s.Sinks {
+		fmt.Fprintf(e.stdout, "  %s: %d subscribers at close, %d message copies dropped for slow subscribers\n", k.Endpoint, k.Peers, k.Dropped)
+	}
+	if s.Rejected > 0 {
+		fmt.Fprintf(e.stdout, "  %d ticks refused by a full publisher queue\n", s.Rejected)
+	}
+	return exitOK, err
+}
+
+func (c *pubConfig) validate() error {
+	switch {
+	case len(c.endpoints) == 0:
+		return fmt.Errorf("%w: at least one --endpoint is needed", errUsage)
+	case c.symbols < 1:
+		return fmt.Errorf("%w: --symbols must be at least 1", errUsage)
+	case c.rate < 0:
+		return fmt.Errorf("%w: --rate must not be negative", errUsage)
+	case c.count < 0 || c.duration < 0:
+		return fmt.Errorf("%w: --count and --duration must not be negative", errUsage)
+	}
+	return nil
+}
+
+// open binds the endpoints and starts a publisher on them.
+func (c *pubConfig) open(logger *slog.Logger) (*publisher.Publisher, error) {
+	opts := []publisher.Option{publisher.WithLogger(logger)}
+	var sinks []publisher.Sink
+	for _, ep := range c.endpoints {
+		eo := []endpoint.Option{endpoint.WithLogger(logger)}
+		if c.hwm > 0 {
+			eo = append(eo, endpoint.WithSendHWM(c.hwm))
+		}
+		s, err := endpoint.Sink(ep, eo...)
+		if err != nil {
+			for _, s := range sinks {
+				s.Close()
+			}
+			return nil, err
+		}
+		sinks = append(sinks, s)
+	}
+	opts = append(opts, publisher.WithSink(sinks...), publisher.WithHeartbeat(c.heartbeat), publisher.WithFlushDelay(c.flushDelay))
+	if c.maxBatch > 0 {
+		opts = append(opts, publisher.WithMaxBatch(c.maxBatch))
+	}
+	pub, err := publisher.New(opts...)
+	if err != nil {
+		for _, s := range sinks {
+			s.Close()
+		}
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return pub, nil
+}
+
+// simulate publishes the simulated market until ctx is done or the count
+// or duration is reached. With a rate, tick i is due at start + i/rate; the
+// loop sleeps between steps and publishes what fell due, so ticks leave in
+// bursts as fine as the timer allows. A tick's event time is when it was
+// generated, so a subscriber's latency is the feed's, publisher to
+// subscriber. (tickcast bench measures from the intended times instead.)
+func (c *pubConfig) simulate(ctx context.Context, pub *publisher.Publisher) error {
+	mkt := market.New(c.symbols, c.seed)
+	topics := make([]*publisher.Topic, c.symbols)
+	for i := range topics {
+		topics[i] = pub.Topic(mkt.Instruments[i].Symbol)
+	}
+	start := time.Now()
+	var sent int64
+	done := func() bool {
+		return ctx.Err() != nil || (c.count > 0 && sent >= c.count) ||
+			(c.duration > 0 && time.Since(start) >= c.duration)
+	}
+	for !done() {
+		now := time.Now()
+		due := sent + 256
+		if c.rate > 0 {
+			due = int64(float64(now.Sub(start)) * c.rate / 1e9)
+		}
+		if c.count > 0 {
+			due = min(due, c.count)
+		}
+		for sent < due {
+			i, tick := mkt.Next(now.UnixNano())
+			err := topics[i].Publish(tick)
+			for errors.Is(err, publisher.ErrQueueFull) {
+				// The sender is behind: let it run, then try again.
+				runtime.Gosched()
+				if ctx.Err() != nil {
+					return nil
+				}
+				err = topics[i].Publish(tick)
+			}
+			if err != nil {
+				return err
+			}
+			sent++
+		}
+		if c.rate > 0 {
+			next := start.Add(time.Duration(float64(sent+1) * 1e9 / c.rate))
+			if wait := time.Until(next); wait > 0 {
+				sleep(ctx, wait)
+			}
+		}
+	}
+	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+func endpointsOf(p *publisher.Publisher) []string {
+	var out []string
+	for _, s := range p.Stats().Sinks {
+		out = append(out, s.Endpoint)
+	}
+	return out
+}
+
+func sinkDrops(s publisher.Stats) uint64 {
+	var n uint64
+	for _, k := range s.Sinks {
+		n += k.Dropped
+	}
+	return n
+}
+
+func rateString(r float64) string {
+	if r == 0 {
+		return "full speed"
+	}
+	return count(uint64(r)) + " ticks/s"
+}

@@ -1,0 +1,441 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/tickcast/tickcast/endpoint"
+	"github.com/tickcast/tickcast/subscriber"
+)
+
+func runSub(ctx context.Context, e *env, args []string) (int, error) {
+	var endpoints, topics listFlag
+	fs := newFlags(e, "sub", "sub --endpoint E [--endpoint E2 ...] [--topic P ...] [--count N] [--timeout D] [--json]")
+	fs.Var(&endpoints, "endpoint", "endpoint to read, repeatable: tcp://host:port, ipc://path")
+	fs.Var(&topics, "topic", "topic prefix to subscribe to, repeatable; none (or '') means every topic")
+	n := fs.Int64("count", 0, "exit 0 once this many ticks arrived (exit 3 if --timeout passes first)")
+	timeout := fs.Duration("timeout", 0, "stop after this long (with --count: fail with exit 3)")
+	asJSON := fs.Bool("json", false, "print one JSON object per line; the summary is the last line")
+	quiet := fs.Bool("quiet", false, "print only the summary")
+	stale := fs.Duration("stale", 0, "report a line stale after this much silence (default: 3 publisher heartbeats)")
+	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
+	if err := parse(fs, args); err != nil {
+		return 0, err
+	}
+	if err := e.setLogLevel(*logLevel); err != nil {
+		return 0, err
+	}
+	if len(endpoints) == 0 {
+		return 0, fmt.Errorf("%w: at least one --endpoint is needed", errUsage)
+	}
+	if *n < 0 || *timeout < 0 || *stale < 0 {
+		return 0, fmt.Errorf("%w: --count, --timeout and --stale must not be negative", errUsage)
+	}
+
+	runCtx, cancel := ctx, context.CancelFunc(func() {})
+	if *timeout > 0 {
+		runCtx, cancel = context.WithTimeout(ctx, *timeout)
+	}
+	defer cancel()
+	sub, err := openSubscriber(runCtx, e, endpoints, topics, *stale)
+	if err != nil {
+		return 0, err
+	}
+	defer sub.Close()
+
+	out := newPrinter(e.stdout)
+	defer out.close()
+	t := newTally()
+	stopStatus := e.statusLine(func() string { return t.status(sub.Stats()) })
+	start := time.Now()
+	var runErr error
+	for *n == 0 || t.ticks < uint64(*n) {
+		ev, err := sub.Next()
+		if err != nil {
+			if !errors.Is(err, subscriber.ErrClosed) {
+				runErr = err
+			}
+			break
+		}
+		t.add(&ev)
+		if !*quiet {
+			out.event(&ev, *asJSON)
+		}
+	}
+	stopStatus()
+	elapsed := time.Since(start)
+	sub.Close()
+	timedOut := *n > 0 && t.ticks < uint64(*n)
+	s := t.summary(sub.Stats(), elapsed, timedOut)
+	out.summary(s, *asJSON)
+	switch {
+	case runErr != nil:
+		return exitFailure, runErr
+	case timedOut:
+		return exitTimeout, nil
+	}
+	return exitOK, nil
+}
+
+// openSubscriber opens a source per endpoint and a subscriber on them.
+func openSubscriber(ctx context.Context, e *env, endpoints, topics []string, stale time.Duration) (*subscriber.Subscriber, error) {
+	opts := []subscriber.Option{subscriber.WithLogger(e.logger), subscriber.WithTopics(topics...)}
+	if stale > 0 {
+		opts = append(opts, subscriber.WithStaleAfter(stale))
+	}
+	var srcs []subscriber.Source
+	for _, ep := range endpoints {
+		src, err := endpoint.Source(ep, endpoint.WithLogger(e.logger))
+		if err != nil {
+			for _, s := range srcs {
+				s.Close()
+			}
+			return nil, fmt.Errorf("%w: %v", errUsage, err)
+		}
+		srcs = append(srcs, src)
+	}
+	return subscriber.New(ctx, append(opts, subscriber.WithSource(srcs...))...)
+}
+
+// tally accumulates what a subscriber delivered, for the summary.
+type tally struct {
+	ticks     uint64
+	topics    map[string]*topicTally
+	lat       *hdrhistogram.Histogram
+	clockSkew uint64 // ticks received before their event time (clocks disagree)
+	starts    uint64
+	restarts  uint64
+	ends      uint64
+}
+
+type topicTally struct {
+	Received uint64 `json:"received"`
+	Gaps     uint64 `json:"gaps"`
+	Missing  uint64 `json:"missing"`
+	LastSeq  uint64 `json:"last_seq"`
+}
+
+func newTally() *tally {
+	// 1 ns to 1 hour at 3 significant digits.
+	return &tally{topics: map[string]*topicTally{}, lat: hdrhistogram.New(1, int64(time.Hour), 3)}
+}
+
+func (t *tally) topic(name []byte) *topicTally {
+	tt := t.topics[string(name)]
+	if tt == nil {
+		tt = &topicTally{}
+		t.topics[string(name)] = tt
+	}
+	return tt
+}
+
+func (t *tally) add(ev *subscriber.Event) {
+	switch ev.Kind {
+	case subscriber.EventTicks:
+		tt := t.topic(ev.Topic)
+		recv := ev.RecvTime.UnixNano()
+		for i := range ev.Ticks {
+			l := recv - ev.Ticks[i].EventTime
+			if l < 0 {
+				t.clockSkew++
+				l = 0
+			}
+			t.lat.RecordValue(max(l, 1))
+		}
+		n := uint64(len(ev.Ticks))
+		t.ticks += n
+		tt.Received += n
+		tt.LastSeq = ev.Ticks[len(ev.Ticks)-1].Seq
+	case subscriber.EventGap:
+		tt := t.topic(ev.Topic)
+		tt.Gaps++
+		tt.Missing += ev.Gap.Missing
+	case subscriber.EventSessionStart:
+		t.starts++
+		if ev.PrevSession != 0 {
+			t.restarts++
+		}
+	case subscriber.EventSessionEnd:
+		t.ends++
+	}
+}
+
+func (t *tally) status(s subscriber.Stats) string {
+	var lines []string
+	for _, l := range s.Lines {
+		state := "up"
+		if l.Connects == 0 {
+			state = "connecting"
+		} else if l.Disconnects >= l.Connects {
+			state = "down"
+		}
+		lines = append(lines, fmt.Sprintf("%s %s", l.Endpoint, state))
+	}
+	return fmt.Sprintf("received %s ticks, %s gaps, %s missing, %s decode errors | %s",
+		count(s.Total.Ticks), count(s.Total.Gaps), count(s.Total.Missing), count(s.Total.DecodeErrors),
+		strings.Join(lines, ", "))
+}
+
+// summary is what sub prints at exit; with --json it is the last line.
+type summary struct {
+	Type         string                 `json:"type"`
+	Received     uint64                 `json:"received"`
+	Gaps         uint64                 `json:"gaps"`
+	Missing      uint64                 `json:"missing"`
+	DecodeErrors uint64                 `json:"decode_errors"`
+	Duplicates   uint64                 `json:"duplicates"`
+	Latency      latencySummary         `json:"latency_ns"`
+	ClockSkew    uint64                 `json:"clock_skew_ticks,omitempty"`
+	Sessions     uint64                 `json:"sessions"`
+	Restarts     uint64                 `json:"restarts"`
+	Ends         uint64                 `json:"session_ends"`
+	Seconds      float64                `json:"seconds"`
+	TimedOut     bool                   `json:"timed_out"`
+	Topics       map[string]*topicTally `json:"topics"`
+	Lines        []lineSummary          `json:"lines"`
+}
+
+type latencySummary struct {
+	Count int64 `json:"count"`
+	P50   int64 `json:"p50"`
+	P90   int64 `json:"p90"`
+	P99   int64 `json:"p99"`
+	P999  int64 `json:"p99_9"`
+	P9999 int64 `json:"p99_99"`
+	Max   int64 `json:"max"`
+}
+
+type lineSummary struct {
+	Endpoint      string `json:"endpoint"`
+	Messages      uint64 `json:"messages"`
+	Bytes         uint64 `json:"bytes"`
+	Ticks         uint64 `json:"ticks"`
+	Gaps          uint64 `json:"gaps"`
+	Missing       uint64 `json:"missing"`
+	DecodeErrors  uint64 `json:"decode_errors"`
+	Duplicates    uint64 `json:"duplicates"`
+	Connects      uint64 `json:"connects"`
+	Disconnects   uint64 `json:"disconnects"`
+	Stale         uint64 `json:"stale"`
+	TransportLoss uint64 `json:"transport_loss"`
+}
+
+func latencyOf(h *hdrhistogram.Histogram) latencySummary {
+	// ValueAtQuantile takes a percentage, not a fraction.
+	return latencySummary{
+		Count: h.TotalCount(),
+		P50:   h.ValueAtQuantile(50), P90: h.ValueAtQuantile(90), P99: h.ValueAtQuantile(99),
+		P999: h.ValueAtQuantile(99.9), P9999: h.ValueAtQuantile(99.99), Max: h.Max(),
+	}
+}
+
+func (t *tally) summary(s subscriber.Stats, elapsed time.Duration, timedOut bool) summary {
+	out := summary{
+		Type: "summary", Received: t.ticks, Gaps: s.Total.Gaps, Missing: s.Total.Missing,
+		DecodeErrors: s.Total.DecodeErrors, Duplicates: s.Total.Duplicates,
+		Latency: latencyOf(t.lat), ClockSkew: t.clockSkew,
+		Sessions: t.starts, Restarts: t.restarts, Ends: t.ends,
+		Seconds: elapsed.Seconds(), TimedOut: timedOut, Topics: t.topics,
+	}
+	for _, l := range s.Lines {
+		out.Lines = append(out.Lines, lineSummary{
+			Endpoint: l.Endpoint, Messages: l.Messages, Bytes: l.Bytes, Ticks: l.Ticks,
+			Gaps: l.Gaps, Missing: l.Missing, DecodeErrors: l.DecodeErrors, Duplicates: l.Duplicates,
+			Connects: l.Connects, Disconnects: l.Disconnects, Stale: l.Stale, TransportLoss: l.TransportLoss,
+		})
+	}
+	return out
+}
+
+// printer writes ticks and events to stdout through a buffer that is
+// flushed every 100ms, so a fast feed costs few writes and a slow one
+// still shows promptly.
+type printer struct {
+	mu   sync.Mutex
+	w    *bufio.Writer
+	done chan struct{}
+	wg   sync.WaitGroup
+}
+
+func newPrinter(w io.Writer) *printer {
+	p := &printer{w: bufio.NewWriterSize(w, 64<<10), done: make(chan struct{})}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				p.mu.Lock()
+				p.w.Flush()
+				p.mu.Unlock()
+			case <-p.done:
+				return
+			}
+		}
+	}()
+	return p
+}
+
+func (p *printer) close() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	close(p.done)
+	p.wg.Wait()
+	p.mu.Lock()
+	p.w.Flush()
+	p.mu.Unlock()
+}
+
+func (p *printer) event(ev *subscriber.Event, asJSON bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if asJSON {
+		enc := json.NewEncoder(p.w)
+		if ev.Kind == subscriber.EventTicks {
+			recv := ev.RecvTime.UnixNano()
+			for i := range ev.Ticks {
+				tk := &ev.Ticks[i]
+				enc.Encode(tickJSON{
+					Type: "tick", Topic: string(ev.Topic), Seq: tk.Seq, Kind: tk.Kind.String(),
+					Price: json.Number(decimal(tk.Price, tk.PriceExp)), Size: json.Number(decimal(tk.Size, tk.SizeExp)),
+					Instrument: tk.Instrument, EventTimeNs: tk.EventTime, RecvTimeNs: recv, LatencyNs: recv - tk.EventTime,
+					Session: fmt.Sprintf("%016x", ev.Session),
+				})
+			}
+			return
+		}
+		enc.Encode(eventJSON(ev))
+		return
+	}
+	if ev.Kind == subscriber.EventTicks {
+		recv := ev.RecvTime.UnixNano()
+		for i := range ev.Ticks {
+			fmt.Fprintln(p.w, tickLine(ev.Topic, &ev.Ticks[i], recv-ev.Ticks[i].EventTime))
+		}
+		return
+	}
+	fmt.Fprintln(p.w, eventLine(ev))
+}
+
+type tickJSON struct {
+	Type        string      `json:"type"`
+	Topic       string      `json:"topic"`
+	Seq         uint64      `json:"seq"`
+	Kind        string      `json:"kind"`
+	Price       json.Number `json:"price"`
+	Size        json.Number `json:"size"`
+	Instrument  uint32      `json:"instrument"`
+	EventTimeNs int64       `json:"event_time_ns"`
+	RecvTimeNs  int64       `json:"recv_time_ns"`
+	LatencyNs   int64       `json:"latency_ns"`
+	Session     string      `json:"session"`
+}
+
+func eventJSON(ev *subscriber.Event) map[string]any {
+	m := map[string]any{"type": strings.ReplaceAll(ev.Kind.String(), "-", "_"), "line": ev.Line}
+	if ev.Session != 0 {
+		m["session"] = fmt.Sprintf("%016x", ev.Session)
+	}
+	switch ev.Kind {
+	case subscriber.EventGap:
+		m["topic"] = string(ev.Topic)
+		m["expected"] = ev.Gap.Expected
+		m["received"] = ev.Gap.Received
+		m["missing"] = ev.Gap.Missing
+		m["by_heartbeat"] = ev.Gap.Heartbeat
+	case subscriber.EventSessionStart:
+		if ev.PrevSession != 0 {
+			m["previous_session"] = fmt.Sprintf("%016x", ev.PrevSession)
+		}
+	}
+	if ev.Detail != "" {
+		m["detail"] = ev.Detail
+	}
+	return m
+}
+
+func eventLine(ev *subscriber.Event) string {
+	switch ev.Kind {
+	case subscriber.EventGap:
+		how := "a later tick"
+		if ev.Gap.Heartbeat {
+			how = "the topic heartbeat"
+		}
+		return fmt.Sprintf("-- GAP %s: seq %d..%d missing (%s), seen by %s", ev.Topic,
+			ev.Gap.Expected, ev.Gap.Received-1, plural(ev.Gap.Missing, "tick"), how)
+	case subscriber.EventSessionStart:
+		if ev.PrevSession != 0 {
+			return fmt.Sprintf("-- RESTART %s: session %016x replaces %016x (sequences restart: not a gap)", ev.Line, ev.Session, ev.PrevSession)
+		}
+		return fmt.Sprintf("-- SESSION %016x on %s", ev.Session, ev.Line)
+	case subscriber.EventSessionEnd:
+		return fmt.Sprintf("-- END of session %016x on %s", ev.Session, ev.Line)
+	}
+	s := fmt.Sprintf("-- %s %s", strings.ToUpper(ev.Kind.String()), ev.Line)
+	if ev.Detail != "" {
+		s += ": " + ev.Detail
+	}
+	return s
+}
+
+func (p *printer) summary(s summary, asJSON bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if asJSON {
+		json.NewEncoder(p.w).Encode(s)
+		return
+	}
+	writeSummary(p.w, s)
+}
+
+func writeSummary(w io.Writer, s summary) {
+	fmt.Fprintf(w, "received %s ticks on %d topics in %.1fs", count(s.Received), len(s.Topics), s.Seconds)
+	if s.TimedOut {
+		fmt.Fprint(w, " (timed out before --count)")
+	}
+	fmt.Fprintf(w, "\ngaps %s, missing %s ticks, decode errors %s, duplicates %s\n",
+		count(s.Gaps), count(s.Missing), count(s.DecodeErrors), count(s.Duplicates))
+	if l := s.Latency; l.Count > 0 {
+		fmt.Fprintf(w, "latency event→receive: p50 %s  p90 %s  p99 %s  p99.9 %s  max %s  (%s ticks)\n",
+			duration(l.P50), duration(l.P90), duration(l.P99), duration(l.P999), duration(l.Max), count(uint64(l.Count)))
+	}
+	if s.ClockSkew > 0 {
+		fmt.Fprintf(w, "  %s ticks arrived before their event time: the clocks disagree, latency is not meaningful\n", count(s.ClockSkew))
+	}
+	names := slices.Sorted(maps.Keys(s.Topics))
+	const maxRows = 20
+	fmt.Fprintf(w, "%-10s %12s %6s %9s %10s\n", "topic", "ticks", "gaps", "missing", "last seq")
+	for i, name := range names {
+		tt := s.Topics[name]
+		if i >= maxRows && tt.Gaps == 0 {
+			continue // keep the table short: every topic with a gap is shown
+		}
+		fmt.Fprintf(w, "%-10s %12s %6s %9s %10d\n", name, count(tt.Received), count(tt.Gaps), count(tt.Missing), tt.LastSeq)
+	}
+	if len(names) > maxRows {
+		fmt.Fprintf(w, "(%d topics in all; with --json every one is listed)\n", len(names))
+	}
+	for _, l := range s.Lines {
+		fmt.Fprintf(w, "line %s: %s messages, %s bytes, connected %d time(s), lost %d, stale %d, transport loss %d\n",
+			l.Endpoint, count(l.Messages), count(l.Bytes), l.Connects, l.Disconnects, l.Stale, l.TransportLoss)
+	}
+	if s.Sessions > 0 {
+		fmt.Fprintf(w, "sessions %d (restarts %d, ended %d)\n", s.Sessions, s.Restarts, s.Ends)
+	}
+}

@@ -1,0 +1,107 @@
+// Package relay forwards a tickcast feed from one line to other endpoints,
+// unchanged: a fan-out point, a bridge between transports, and with Drop a
+// lossy link for testing how subscribers report loss.
+package relay
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/tickcast/tickcast/publisher"
+	"github.com/tickcast/tickcast/schema"
+	"github.com/tickcast/tickcast/subscriber"
+)
+
+// Relay forwards every message its source receives to its sinks.
+type Relay struct {
+	src   subscriber.Source
+	sinks []publisher.Sink
+	// Drop, if set, is asked about every batch of ticks but a topic's
+	// first; the batches it chooses are not forwarded. Heartbeats and
+	// session ends always are.
+	drop func(topic []byte, m *schema.Message) bool
+	// seen holds the topics forwarded in the current session. A topic's
+	// first batch is where a subscriber joins the topic, and loss before a
+	// join point cannot be detected by anyone; a lossy link that dropped it
+	// would test nothing but that. So it is never dropped.
+	seen    map[string]struct{}
+	session uint64
+
+	forwarded, dropped, droppedTicks atomic.Uint64
+}
+
+// New returns a relay from src to sinks. Drop may be nil.
+func New(src subscriber.Source, drop func(topic []byte, m *schema.Message) bool, sinks ...publisher.Sink) *Relay {
+	return &Relay{src: src, sinks: sinks, drop: drop, seen: make(map[string]struct{})}
+}
+
+// Stats are a relay's counters.
+type Stats struct {
+	Forwarded    uint64 // messages forwarded
+	Dropped      uint64 // batches dropped on purpose
+	DroppedTicks uint64 // ticks in those batches
+}
+
+// Stats returns the counters; safe from any goroutine.
+func (r *Relay) Stats() Stats {
+	return Stats{Forwarded: r.forwarded.Load(), Dropped: r.dropped.Load(), DroppedTicks: r.droppedTicks.Load()}
+}
+
+// joined reports whether topic was forwarded before in session, and
+// records that it has been now.
+func (r *Relay) joined(topic []byte, session uint64) bool {
+	if session != r.session {
+		clear(r.seen)
+		r.session = session
+	}
+	if _, ok := r.seen[string(topic)]; ok {
+		return true
+	}
+	r.seen[string(topic)] = struct{}{}
+	return false
+}
+
+// Run forwards until ctx is done or the source fails, then closes the
+// source (not the sinks: the caller owns them).
+func (r *Relay) Run(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() { r.src.Close() })
+	defer stop()
+	defer r.src.Close()
+	var m schema.Message
+	for {
+		b, err := r.src.Next(time.Time{})
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		for _, raw := range b.Msgs {
+			if raw.Frames != 2 {
+				continue // not a tickcast message: nothing to relay it as
+			}
+			decoded := m.Decode(raw.Body) == nil
+			if decoded && m.Type == schema.Batch && r.drop != nil && r.joined(raw.Topic, m.Session) && r.drop(raw.Topic, &m) {
+				r.dropped.Add(1)
+				r.droppedTicks.Add(uint64(m.Len()))
+				continue
+			}
+			msg := publisher.Message{Topic: raw.Topic, Body: raw.Body, Control: decoded && m.Type != schema.Batch}
+			var errs []error
+			for _, s := range r.sinks {
+				errs = append(errs, s.Send(msg))
+			}
+			if err := errors.Join(errs...); err != nil {
+				return err
+			}
+			r.forwarded.Add(1)
+		}
+		for _, s := range r.sinks {
+			if err := s.Flush(); err != nil {
+				return err
+			}
+		}
+	}
+}
