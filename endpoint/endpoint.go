@@ -90,5 +90,5 @@ func scheme(endpoint string) string {
 }
 
 func unsupported(endpoint string) error {
-	return fmt.Errorf("%w %q: supported: tcp://host:port, ipc://path", zmtp.ErrEndpoint, endpoint)
+	return fmt.Errorf("%w %q: unsupported transport %q (supported: tcp://host:port, ipc://path)", zmtp.ErrEndpoint, endpoint, scheme(endpoint))
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tickcast/tickcast/publisher"
 	"github.com/tickcast/tickcast/subscriber"
 )
 
@@ -47,7 +48,7 @@ func runDemo(ctx context.Context, e *env, args []string) (int, error) {
 	// A publisher on an ephemeral loopback port, and a relay from it to a
 	// second port that drops some batches: a lossy line.
 	pc := pubConfig{endpoints: []string{"tcp://127.0.0.1:0"}, symbols: *symbols, rate: *rate,
-		duration: *dur, heartbeat: 250 * time.Millisecond, seed: 42}
+		duration: *dur, heartbeat: 250 * time.Millisecond, seed: 42, maxBatch: publisher.DefaultMaxBatch}
 	pub, err := pc.open(e.logger)
 	if err != nil {
 		return 0, err

@@ -117,9 +117,7 @@ func (c *pubConfig) open(logger *slog.Logger) (*publisher.Publisher, error) {
 		sinks = append(sinks, s)
 	}
 	opts = append(opts, publisher.WithSink(sinks...), publisher.WithHeartbeat(c.heartbeat), publisher.WithFlushDelay(c.flushDelay))
-	if c.maxBatch > 0 {
-		opts = append(opts, publisher.WithMaxBatch(c.maxBatch))
-	}
+	opts = append(opts, publisher.WithMaxBatch(c.maxBatch))
 	pub, err := publisher.New(opts...)
 	if err != nil {
 		for _, s := range sinks {
