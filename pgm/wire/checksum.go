@@ -12,13 +12,19 @@ import (
 // zero whatever it holds. A result of 0 is returned as 0xFFFF, because 0 on
 // the wire means "no checksum" (OpenPGM pgm_csum_fold).
 func Checksum(pkt []byte) uint16 {
-	var s uint64
+	// The first 8 bytes are loaded as one little-endian word, in which the
+	// checksum field (bytes 6 and 7) is the top 16 bits.
+	var head uint64
 	if len(pkt) >= 8 {
-		s = sum(pkt[8:], sum(pkt[:6], 0))
+		head = binary.LittleEndian.Uint64(pkt)
+		pkt = pkt[8:]
 	} else {
-		s = sum(pkt[:min(len(pkt), 6)], 0)
+		var t [8]byte
+		copy(t[:], pkt)
+		head = binary.LittleEndian.Uint64(t[:])
+		pkt = nil
 	}
-	return checksumOf(fold(s))
+	return checksumOf(fold(sum(pkt, head&0x0000FFFFFFFFFFFF)))
 }
 
 // checksumOf turns a folded ones'-complement sum into the value sent.
@@ -29,30 +35,41 @@ func checksumOf(s uint16) uint16 {
 	return ^s
 }
 
-// sum adds b to the running ones'-complement sum acc. The words are loaded
-// in little-endian order, 8 bytes at a time with the carries chained through
-// 64-bit adds; the ones'-complement sum does not depend on byte order except
+// sum adds b to the running ones'-complement sum acc. Words are loaded in
+// little-endian order, 8 bytes at a time, with the carries chained through
+// 64-bit adds (ADC). Any 16-bit word may be added in any 16-bit lane, since
+// 2^16 = 1 modulo 0xFFFF, and the sum does not depend on byte order except
 // for a final swap, done in fold (RFC 1071 §2). b must start at an even
 // offset of the packet.
 func sum(b []byte, acc uint64) uint64 {
 	var c uint64
-	for len(b) >= 32 {
+	for len(b) >= 64 {
 		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b[0:]), c)
 		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b[8:]), c)
 		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b[16:]), c)
 		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b[24:]), c)
-		b = b[32:]
+		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b[32:]), c)
+		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b[40:]), c)
+		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b[48:]), c)
+		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b[56:]), c)
+		b = b[64:]
 	}
 	for len(b) >= 8 {
 		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b), c)
 		b = b[8:]
 	}
-	if len(b) > 0 {
-		// Zero padding at the higher addresses is the RFC's padding of an
-		// odd last byte.
-		var t [8]byte
-		copy(t[:], b)
-		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(t[:]), c)
+	if len(b) >= 4 {
+		acc, c = bits.Add64(acc, uint64(binary.LittleEndian.Uint32(b)), c)
+		b = b[4:]
+	}
+	if len(b) >= 2 {
+		acc, c = bits.Add64(acc, uint64(binary.LittleEndian.Uint16(b)), c)
+		b = b[2:]
+	}
+	if len(b) == 1 {
+		// An odd last byte is the high byte of a word padded with zero,
+		// which is the low byte of a little-endian word.
+		acc, c = bits.Add64(acc, uint64(b[0]), c)
 	}
 	// End-around carry. If acc was all ones, adding the carry wraps it to 0
 	// and produces a new carry, which the second add puts back.
