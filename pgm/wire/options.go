@@ -316,9 +316,6 @@ func (o *Options) parseOne(opt []byte) error {
 		}
 		return nil
 	}
-	if int(t) < numDecoded {
-		o.Reserved[t] = opt[2]
-	}
 	var err error
 	switch t {
 	case OptLength:
@@ -372,6 +369,9 @@ func (o *Options) parseOne(opt []byte) error {
 		err = flag(o.HasRst)
 		o.HasRst = true
 		o.Rst = Rst{N: opt[3]&0x40 != 0, Code: opt[3] & 0x3F}
+	default:
+		return nil // not modelled: skipped, reserved byte included
 	}
+	o.Reserved[t] = opt[2]
 	return err
 }
