@@ -102,7 +102,7 @@ func (t TSI) String() string {
 type Header struct {
 	SourcePort uint16
 	DestPort   uint16
-	Type       Type   // with the version bits removed
+	Type       Type   // the type byte; ParseHeader requires its version bits to be 0
 	Options    uint8  // HdrOpt* flags
 	Checksum   uint16 // 0 means "no checksum"
 	GSI        GSI

@@ -177,3 +177,21 @@ func TestFixtureJoinMidStream(t *testing.T) {
 		}
 	}
 }
+
+// The fixtures' messages packed back to back (many per APDU, as libzmq does
+// under load) at both libzmq APDU sizes decode back unchanged.
+func TestFixtureMessagesPackedTogetherRoundTrip(t *testing.T) {
+	for _, name := range fixture.Names() {
+		sent := fixture.Messages(t, name).Sent
+		for _, max := range []int{zmtp.MaxAPDUEPGM, zmtp.MaxAPDUPGM} {
+			apdus := packAll(t, max, sent)
+			var d zmtp.Decoder
+			if got := decodeAll(t, &d, apdus); !equalMessages(got, sent) {
+				t.Fatalf("%s, %d-byte APDUs: %d messages back, want %d", name, max, len(got), len(sent))
+			}
+			if name == "epgm-small" && len(apdus) != 1 {
+				t.Errorf("epgm-small's 1239 stream bytes packed into %d APDUs, want 1", len(apdus))
+			}
+		}
+	}
+}
