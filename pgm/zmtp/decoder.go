@@ -48,7 +48,9 @@ type Stats struct {
 // concurrent use; it allocates nothing once its buffers have grown to the
 // largest message.
 type Decoder struct {
-	// MaxMessageSize bounds the total size of the frame bodies of a message.
+	// MaxMessageSize bounds the total size of the frame bodies of a message
+	// (libzmq's ZMQ_MAXMSGSIZE bounds each frame). A frame whose announced
+	// length breaks it is refused before any of its body is buffered.
 	MaxMessageSize int
 	// MaxFrames bounds the number of frames of a message.
 	MaxFrames int
