@@ -8,7 +8,7 @@
 //     IPv4 header of raw PGM). No I/O, no allocation on the hot paths.
 //   - [github.com/tickcast/tickcast/pgm/sqn]: 32-bit serial-number
 //     arithmetic for PGM sequence numbers.
-//   - [github.com/tickcast/tickcast/pgm/zmtp]: how libzmq carries ZeroMQ
+//   - [github.com/tickcast/tickcast/pgm/apdu]: how libzmq carries ZeroMQ
 //     messages over PGM: ZMTP/1.0 frames packed into APDUs with a 2-byte
 //     message offset, and the matching stream decoder.
 //

@@ -1,16 +1,16 @@
-package zmtp_test
+package apdu_test
 
 import (
 	"fmt"
 
-	"github.com/tickcast/tickcast/pgm/zmtp"
+	"github.com/tickcast/tickcast/pgm/apdu"
 )
 
 // The publisher side: add messages as they come, send full APDUs at once,
 // and flush when the queue runs dry so that nothing waits. The subscriber
 // side: feed each source's APDUs in sequence order and take the messages.
 func Example() {
-	var p zmtp.Packer // 1428-byte APDUs, as libzmq's epgm://
+	var p apdu.Packer // 1428-byte APDUs, as libzmq's epgm://
 	var apdus [][]byte
 	send := func() {
 		for a := p.Next(); a != nil; a = p.Next() {
@@ -25,7 +25,7 @@ func Example() {
 	send()
 	fmt.Printf("%d APDU, offset %d\n", len(apdus), int(apdus[0][0])<<8|int(apdus[0][1]))
 
-	var d zmtp.Decoder // one per source TSI; call d.Reset() on unrecoverable loss
+	var d apdu.Decoder // one per source TSI; call d.Reset() on unrecoverable loss
 	for _, a := range apdus {
 		if err := d.Feed(a); err != nil {
 			fmt.Println("malformed:", err) // already counted; the decoder resynchronises

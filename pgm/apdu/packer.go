@@ -1,4 +1,4 @@
-package zmtp
+package apdu
 
 import (
 	"encoding/binary"
@@ -21,9 +21,9 @@ const NoOffset = 0xFFFF
 const offsetLen = 2
 
 // ErrEmptyMessage is returned by Packer.Add for a message without frames.
-var ErrEmptyMessage = errors.New("zmtp: message without frames")
+var ErrEmptyMessage = errors.New("apdu: message without frames")
 
-var errMaxAPDU = errors.New("zmtp: APDU size must be 3 to 65535 bytes")
+var errMaxAPDU = errors.New("apdu: APDU size must be 3 to 65535 bytes")
 
 // Packer packs messages into APDUs byte for byte as libzmq's pgm_sender does:
 // frames are appended to the open APDU, many messages share an APDU, and a

@@ -1,4 +1,4 @@
-package zmtp_test
+package apdu_test
 
 import (
 	"bytes"
@@ -7,10 +7,10 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/tickcast/tickcast/pgm/apdu"
 	"github.com/tickcast/tickcast/pgm/internal/fixture"
 	"github.com/tickcast/tickcast/pgm/sqn"
 	"github.com/tickcast/tickcast/pgm/wire"
-	"github.com/tickcast/tickcast/pgm/zmtp"
 )
 
 // stream returns the APDUs of a fixture: the payloads of its ODATA, in
@@ -47,7 +47,7 @@ func stream(t *testing.T, name string) [][]byte {
 }
 
 // decodeAll feeds apdus to d and returns copies of the messages it delivers.
-func decodeAll(t *testing.T, d *zmtp.Decoder, apdus [][]byte) [][][]byte {
+func decodeAll(t *testing.T, d *apdu.Decoder, apdus [][]byte) [][][]byte {
 	t.Helper()
 	var got [][][]byte
 	for i, a := range apdus {
@@ -59,7 +59,7 @@ func decodeAll(t *testing.T, d *zmtp.Decoder, apdus [][]byte) [][][]byte {
 	return got
 }
 
-func drain(d *zmtp.Decoder) [][][]byte {
+func drain(d *apdu.Decoder) [][][]byte {
 	var got [][][]byte
 	for m := d.Next(); m != nil; m = d.Next() {
 		c := make([][]byte, len(m))
@@ -84,12 +84,12 @@ func TestFixtureStreamsDecodeToWhatLibzmqReceived(t *testing.T) {
 	for _, name := range fixture.Names() {
 		t.Run(name, func(t *testing.T) {
 			ex := fixture.Messages(t, name)
-			var d zmtp.Decoder
+			var d apdu.Decoder
 			got := decodeAll(t, &d, stream(t, name))
 			if !equalMessages(got, ex.Received) || !equalMessages(got, ex.Sent) {
 				t.Fatalf("decoded %d messages, libzmq received %d", len(got), len(ex.Received))
 			}
-			if s := d.Stats(); s != (zmtp.Stats{Messages: uint64(len(got))}) {
+			if s := d.Stats(); s != (apdu.Stats{Messages: uint64(len(got))}) {
 				t.Errorf("stats %+v", s)
 			}
 		})
@@ -104,7 +104,7 @@ func TestPackerReproducesLibzmqAPDUs(t *testing.T) {
 	for _, name := range fixture.Names() {
 		t.Run(name, func(t *testing.T) {
 			want := stream(t, name)
-			var p zmtp.Packer
+			var p apdu.Packer
 			var got [][]byte
 			for _, m := range fixture.Messages(t, name).Sent {
 				if err := p.Add(m...); err != nil {
@@ -131,17 +131,17 @@ func TestPackerReproducesLibzmqAPDUs(t *testing.T) {
 // APDUs of 1428, 1428 and 166 bytes with offsets 0, 0xFFFF and 164.
 func TestPackerLargeMessageLayout(t *testing.T) {
 	ex := fixture.Messages(t, "epgm-large")
-	var p zmtp.Packer
+	var p apdu.Packer
 	if err := p.Add(ex.Sent[0]...); err != nil {
 		t.Fatal(err)
 	}
 	p.Flush()
-	type apdu struct{ len, offset int }
-	var got []apdu
+	type layout struct{ len, offset int }
+	var got []layout
 	for a := p.Next(); a != nil; a = p.Next() {
-		got = append(got, apdu{len(a), int(binary.BigEndian.Uint16(a))})
+		got = append(got, layout{len(a), int(binary.BigEndian.Uint16(a))})
 	}
-	want := []apdu{{1428, 0}, {1428, zmtp.NoOffset}, {166, 164}}
+	want := []layout{{1428, 0}, {1428, apdu.NoOffset}, {166, 164}}
 	if !slices.Equal(got, want) {
 		t.Fatalf("got %v, want %v", got, want)
 	}
@@ -160,14 +160,14 @@ func TestFixtureJoinMidStream(t *testing.T) {
 				first++
 			}
 		}
-		var d zmtp.Decoder
+		var d apdu.Decoder
 		got := decodeAll(t, &d, apdus[k:])
 		if !equalMessages(got, ex.Sent[first:]) {
 			t.Fatalf("joining at APDU %d: got %d messages, want the last %d", k, len(got), len(ex.Sent)-first)
 		}
 		skipped := 0
 		for _, a := range apdus[k:] {
-			if binary.BigEndian.Uint16(a) != zmtp.NoOffset {
+			if binary.BigEndian.Uint16(a) != apdu.NoOffset {
 				break
 			}
 			skipped++
@@ -183,9 +183,9 @@ func TestFixtureJoinMidStream(t *testing.T) {
 func TestFixtureMessagesPackedTogetherRoundTrip(t *testing.T) {
 	for _, name := range fixture.Names() {
 		sent := fixture.Messages(t, name).Sent
-		for _, max := range []int{zmtp.MaxAPDUEPGM, zmtp.MaxAPDUPGM} {
+		for _, max := range []int{apdu.MaxAPDUEPGM, apdu.MaxAPDUPGM} {
 			apdus := packAll(t, max, sent)
-			var d zmtp.Decoder
+			var d apdu.Decoder
 			if got := decodeAll(t, &d, apdus); !equalMessages(got, sent) {
 				t.Fatalf("%s, %d-byte APDUs: %d messages back, want %d", name, max, len(got), len(sent))
 			}

@@ -1,4 +1,4 @@
-// Package zmtp carries ZeroMQ messages over PGM the way libzmq 4.3 does
+// Package apdu carries ZeroMQ messages over PGM the way libzmq 4.3 does
 // (pgm_sender.cpp, pgm_receiver.cpp, v1_encoder.cpp, v1_decoder.cpp).
 //
 // Messages are encoded as ZMTP/1.0 ("v1") frames into one continuous byte
@@ -10,7 +10,7 @@
 // [Packer] builds APDUs on the send side; [Decoder] turns a source's APDUs
 // back into messages on the receive side. Neither does I/O, and both reuse
 // their buffers, so they allocate nothing once warmed up.
-package zmtp
+package apdu
 
 import "encoding/binary"
 

@@ -1,10 +1,10 @@
-package zmtp_test
+package apdu_test
 
 import (
 	"strconv"
 	"testing"
 
-	"github.com/tickcast/tickcast/pgm/zmtp"
+	"github.com/tickcast/tickcast/pgm/apdu"
 )
 
 // Message sizes of the benchmarks: a two-frame message of a 4-byte topic and
@@ -16,7 +16,7 @@ var benchSizes = []int{40, 100, 256, 1024}
 func BenchmarkPack(b *testing.B) {
 	for _, n := range benchSizes {
 		b.Run(strconv.Itoa(n), func(b *testing.B) {
-			var p zmtp.Packer
+			var p apdu.Packer
 			topic, body := []byte("AAPL"), make([]byte, n)
 			b.SetBytes(int64(len(topic) + n))
 			for b.Loop() {
@@ -33,7 +33,7 @@ func BenchmarkPack(b *testing.B) {
 func BenchmarkDecode(b *testing.B) {
 	for _, n := range benchSizes {
 		b.Run(strconv.Itoa(n), func(b *testing.B) {
-			var p zmtp.Packer
+			var p apdu.Packer
 			topic, body := []byte("AAPL"), make([]byte, n)
 			const msgs = 1000
 			for range msgs {
@@ -41,7 +41,7 @@ func BenchmarkDecode(b *testing.B) {
 			}
 			p.Flush()
 			apdus := takeAll(&p)
-			var d zmtp.Decoder
+			var d apdu.Decoder
 			b.SetBytes(int64(msgs * (len(topic) + n)))
 			for b.Loop() {
 				for _, a := range apdus {

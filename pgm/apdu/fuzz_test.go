@@ -1,11 +1,11 @@
-package zmtp_test
+package apdu_test
 
 import (
 	"bytes"
 	"testing"
 
+	"github.com/tickcast/tickcast/pgm/apdu"
 	"github.com/tickcast/tickcast/pgm/internal/fixture"
-	"github.com/tickcast/tickcast/pgm/zmtp"
 )
 
 const (
@@ -28,7 +28,7 @@ func FuzzDecoder(f *testing.F) {
 	}
 	f.Add([]byte{0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}, uint8(10))
 	f.Fuzz(func(t *testing.T, data []byte, chunk uint8) {
-		d := zmtp.Decoder{MaxMessageSize: fuzzMaxSize, MaxFrames: fuzzMaxFrames}
+		d := apdu.Decoder{MaxMessageSize: fuzzMaxSize, MaxFrames: fuzzMaxFrames}
 		var got [][][]byte
 		size := int(chunk%64) + 1
 		for len(data) > 0 {
@@ -59,7 +59,7 @@ func FuzzDecoder(f *testing.F) {
 		if len(got) == 0 {
 			return
 		}
-		var again zmtp.Decoder
+		var again apdu.Decoder
 		if back := decodeAll(t, &again, packAll(t, size+2, got)); !equalMessages(back, got) {
 			t.Fatalf("round trip changed the messages")
 		}
@@ -94,11 +94,11 @@ func FuzzPackDecode(f *testing.F) {
 		apdus := packAll(t, maxAPDU, msgs)
 		for _, a := range apdus {
 			off := int(a[0])<<8 | int(a[1])
-			if len(a) < 3 || len(a) > maxAPDU || (off != zmtp.NoOffset && off > len(a)-2) {
+			if len(a) < 3 || len(a) > maxAPDU || (off != apdu.NoOffset && off > len(a)-2) {
 				t.Fatalf("APDU of %d bytes with offset %d", len(a), off)
 			}
 		}
-		d := zmtp.Decoder{MaxMessageSize: 1 << 30, MaxFrames: 1 << 30} // the limits are not under test here
+		d := apdu.Decoder{MaxMessageSize: 1 << 30, MaxFrames: 1 << 30} // the limits are not under test here
 		if got := decodeAll(t, &d, apdus); !equalMessages(got, msgs) {
 			t.Fatalf("got %d messages, want %d", len(got), len(msgs))
 		}

@@ -1,4 +1,4 @@
-package zmtp
+package apdu
 
 import (
 	"encoding/binary"
@@ -14,10 +14,10 @@ const (
 // Errors returned by Decoder.Feed. After any of them the decoder has dropped
 // the message in progress and waits for the next message boundary.
 var (
-	ErrShortAPDU = errors.New("zmtp: APDU shorter than its 2-byte offset")
-	ErrBadOffset = errors.New("zmtp: APDU offset beyond the end of the APDU")
-	ErrBadFrame  = errors.New("zmtp: frame with a zero length")
-	ErrTooLarge  = errors.New("zmtp: message exceeds the decoder's size or frame limit")
+	ErrShortAPDU = errors.New("apdu: APDU shorter than its 2-byte offset")
+	ErrBadOffset = errors.New("apdu: APDU offset beyond the end of the APDU")
+	ErrBadFrame  = errors.New("apdu: frame with a zero length")
+	ErrTooLarge  = errors.New("apdu: message exceeds the decoder's size or frame limit")
 )
 
 // Stats counts what a Decoder did since it was created.

@@ -1,4 +1,4 @@
-package zmtp_test
+package apdu_test
 
 import (
 	"bytes"
@@ -7,19 +7,19 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/tickcast/tickcast/pgm/zmtp"
+	"github.com/tickcast/tickcast/pgm/apdu"
 )
 
-func mustPacker(t testing.TB, max int) *zmtp.Packer {
+func mustPacker(t testing.TB, max int) *apdu.Packer {
 	t.Helper()
-	p, err := zmtp.NewPacker(max)
+	p, err := apdu.NewPacker(max)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return p
 }
 
-func takeAll(p *zmtp.Packer) [][]byte {
+func takeAll(p *apdu.Packer) [][]byte {
 	var out [][]byte
 	for a := p.Next(); a != nil; a = p.Next() {
 		out = append(out, bytes.Clone(a))
@@ -147,7 +147,7 @@ func spans(msgs [][][]byte) (starts, ends []int) {
 	for _, m := range msgs {
 		starts = append(starts, pos)
 		for _, f := range m {
-			pos += zmtp.FrameLen(len(f))
+			pos += apdu.FrameLen(len(f))
 		}
 		ends = append(ends, pos)
 	}
@@ -174,7 +174,7 @@ func packAll(t testing.TB, max int, msgs [][][]byte) [][]byte {
 // data; all but the last are full.
 func TestPackerOffsetsAreTheFirstBoundary(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	for _, max := range []int{3, 4, 5, 12, 64, 300, zmtp.MaxAPDUEPGM, zmtp.MaxAPDUPGM} {
+	for _, max := range []int{3, 4, 5, 12, 64, 300, apdu.MaxAPDUEPGM, apdu.MaxAPDUPGM} {
 		msgs := randomMessages(r, 60, 3000)
 		starts, ends := spans(msgs)
 		boundaries := append(starts, ends[len(ends)-1])
@@ -185,7 +185,7 @@ func TestPackerOffsetsAreTheFirstBoundary(t *testing.T) {
 			if len(a) < 3 || len(a) > max || (j < len(apdus)-1 && len(a) != max) {
 				t.Fatalf("max %d: APDU %d of %d has %d bytes", max, j, len(apdus), len(a))
 			}
-			want := zmtp.NoOffset
+			want := apdu.NoOffset
 			for _, b := range boundaries {
 				if b >= j*d && b < j*d+d {
 					want = b - j*d
@@ -207,8 +207,8 @@ func TestPackerOffsetsAreTheFirstBoundary(t *testing.T) {
 func TestPackDecodeRoundTrip(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	msgs := randomMessages(r, 200, 3000)
-	for _, max := range []int{3, 4, 7, 16, 100, 255, 256, zmtp.MaxAPDUEPGM, zmtp.MaxAPDUPGM, 0xFFFF} {
-		var d zmtp.Decoder
+	for _, max := range []int{3, 4, 7, 16, 100, 255, 256, apdu.MaxAPDUEPGM, apdu.MaxAPDUPGM, 0xFFFF} {
+		var d apdu.Decoder
 		if got := decodeAll(t, &d, packAll(t, max, msgs)); !equalMessages(got, msgs) {
 			t.Fatalf("max %d: round trip lost messages (%d of %d)", max, len(got), len(msgs))
 		}
@@ -217,12 +217,12 @@ func TestPackDecodeRoundTrip(t *testing.T) {
 
 func TestPackerErrors(t *testing.T) {
 	for _, max := range []int{-1, 0, 1, 2, 0x10000} {
-		if _, err := zmtp.NewPacker(max); err == nil {
+		if _, err := apdu.NewPacker(max); err == nil {
 			t.Errorf("NewPacker(%d) succeeded", max)
 		}
 	}
-	var p zmtp.Packer
-	if err := p.Add(); !errors.Is(err, zmtp.ErrEmptyMessage) {
+	var p apdu.Packer
+	if err := p.Add(); !errors.Is(err, apdu.ErrEmptyMessage) {
 		t.Errorf("Add() = %v, want ErrEmptyMessage", err)
 	}
 	p.Flush()
@@ -258,9 +258,9 @@ func TestPackerQueue(t *testing.T) {
 
 // The default APDU size is libzmq's EPGM PGM_MSS.
 func TestPackerZeroValueUsesEPGMSize(t *testing.T) {
-	var p zmtp.Packer
+	var p apdu.Packer
 	_ = p.Add(make([]byte, 5000))
-	if a := p.Next(); len(a) != zmtp.MaxAPDUEPGM {
+	if a := p.Next(); len(a) != apdu.MaxAPDUEPGM {
 		t.Fatalf("APDU of %d bytes", len(a))
 	}
 }

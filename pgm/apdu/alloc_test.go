@@ -1,15 +1,15 @@
-package zmtp_test
+package apdu_test
 
 import (
 	"testing"
 
-	"github.com/tickcast/tickcast/pgm/zmtp"
+	"github.com/tickcast/tickcast/pgm/apdu"
 )
 
 // Once warmed up, packing messages into APDUs allocates nothing: buffers
 // handed out by Next are recycled.
 func TestPackerSteadyStateDoesNotAllocate(t *testing.T) {
-	var p zmtp.Packer
+	var p apdu.Packer
 	topic, body, big := []byte("AAPL"), make([]byte, 40), make([]byte, 5000)
 	round := func() {
 		for range 100 {
@@ -31,14 +31,14 @@ func TestPackerSteadyStateDoesNotAllocate(t *testing.T) {
 // Once warmed up, decoding APDUs into messages allocates nothing, whether
 // messages sit inside one APDU or span several.
 func TestDecoderSteadyStateDoesNotAllocate(t *testing.T) {
-	var p zmtp.Packer
+	var p apdu.Packer
 	for i := range 200 {
 		_ = p.Add([]byte("MSFT"), make([]byte, 10+i*7%900))
 	}
 	_ = p.Add(make([]byte, 20000))
 	p.Flush()
 	apdus := takeAll(&p)
-	var d zmtp.Decoder
+	var d apdu.Decoder
 	round := func() {
 		for _, a := range apdus {
 			if err := d.Feed(a); err != nil {

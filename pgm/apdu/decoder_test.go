@@ -1,4 +1,4 @@
-package zmtp_test
+package apdu_test
 
 import (
 	"bytes"
@@ -7,10 +7,10 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/tickcast/tickcast/pgm/zmtp"
+	"github.com/tickcast/tickcast/pgm/apdu"
 )
 
-func apdu(offset int, data ...byte) []byte {
+func mkAPDU(offset int, data ...byte) []byte {
 	return append(binary.BigEndian.AppendUint16(nil, uint16(offset)), data...)
 }
 
@@ -35,7 +35,7 @@ func TestDecoderJoinsAtTheFirstBoundary(t *testing.T) {
 		apdus := packAll(t, max, msgs)
 		d := max - 2
 		for k := range apdus {
-			var dec zmtp.Decoder
+			var dec apdu.Decoder
 			got := decodeAll(t, &dec, apdus[k:])
 			want := selectMessages(msgs, func(i int) bool { return starts[i] >= k*d })
 			if !equalMessages(got, want) {
@@ -56,7 +56,7 @@ func TestDecoderLossResetResync(t *testing.T) {
 		apdus := packAll(t, max, msgs)
 		d := max - 2
 		for k := range apdus {
-			var dec zmtp.Decoder
+			var dec apdu.Decoder
 			got := decodeAll(t, &dec, apdus[:k])
 			dec.Reset() // what the state machine does when PGM reports the loss of APDU k
 			got = append(got, decodeAll(t, &dec, apdus[k+1:])...)
@@ -87,7 +87,7 @@ func TestDecoderNeverMergesACutMessage(t *testing.T) {
 	_ = p.Add(msg("NEXT", "whole")...)
 	p.Flush()
 	apdus := takeAll(p)
-	var d zmtp.Decoder
+	var d apdu.Decoder
 	got := decodeAll(t, &d, apdus[:1])
 	d.Reset() // apdus[1] lost
 	for _, a := range apdus[2:] {
@@ -107,11 +107,11 @@ func TestDecoderNeverMergesACutMessage(t *testing.T) {
 // Once joined the offset is ignored, as libzmq does: the stream is
 // continuous, whatever the offsets say.
 func TestDecoderIgnoresOffsetsOnceJoined(t *testing.T) {
-	var d zmtp.Decoder
+	var d apdu.Decoder
 	got := decodeAll(t, &d, [][]byte{
-		apdu(0, 0x04, 0x01, 'a', 'b'),
-		apdu(0xFFFF, 'c', 0x02),
-		apdu(0x1234, 0x00, 'd'), // an offset beyond the end, ignored once joined
+		mkAPDU(0, 0x04, 0x01, 'a', 'b'),
+		mkAPDU(0xFFFF, 'c', 0x02),
+		mkAPDU(0x1234, 0x00, 'd'), // an offset beyond the end, ignored once joined
 	})
 	if want := [][][]byte{msg("abc", "d")}; !equalMessages(got, want) {
 		t.Fatalf("got %q", got)
@@ -121,26 +121,26 @@ func TestDecoderIgnoresOffsetsOnceJoined(t *testing.T) {
 // Malformed input returns an error, is counted, drops the message in
 // progress and never panics; decoding resumes at the next boundary.
 func TestDecoderMalformedInput(t *testing.T) {
-	good := apdu(0, 0x02, 0x00, 'z') // one message: "z"
+	good := mkAPDU(0, 0x02, 0x00, 'z') // one message: "z"
 	for _, tc := range []struct {
 		name      string
 		apdus     [][]byte
 		err       error
 		delivered [][][]byte
 	}{
-		{"empty APDU", [][]byte{{}}, zmtp.ErrShortAPDU, nil},
-		{"1-byte APDU", [][]byte{{0x00}}, zmtp.ErrShortAPDU, nil},
-		{"offset beyond the end on join", [][]byte{apdu(3, 'a', 'b')}, zmtp.ErrBadOffset, nil},
-		{"offset 0xFFFE", [][]byte{apdu(0xFFFE, 'a')}, zmtp.ErrBadOffset, nil},
-		{"zero length byte", [][]byte{apdu(0, 0x00)}, zmtp.ErrBadFrame, nil},
-		{"zero long length", [][]byte{apdu(0, 0xFF, 0, 0, 0, 0, 0, 0, 0, 0)}, zmtp.ErrBadFrame, nil},
-		{"zero long length split over APDUs", [][]byte{apdu(0, 0xFF, 0, 0, 0), apdu(0xFFFF, 0, 0, 0, 0, 0)}, zmtp.ErrBadFrame, nil},
-		{"2^64-1 long length", [][]byte{apdu(0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF)}, zmtp.ErrTooLarge, nil},
-		{"short APDU while joined", [][]byte{apdu(0, 0x03, 0x01, 'a'), {0x00}}, zmtp.ErrShortAPDU, nil},
-		{"messages before the error survive", [][]byte{apdu(0, 0x02, 0x00, 'x', 0x02, 0x00, 'y', 0x00)}, zmtp.ErrBadFrame, [][][]byte{msg("x"), msg("y")}},
+		{"empty APDU", [][]byte{{}}, apdu.ErrShortAPDU, nil},
+		{"1-byte APDU", [][]byte{{0x00}}, apdu.ErrShortAPDU, nil},
+		{"offset beyond the end on join", [][]byte{mkAPDU(3, 'a', 'b')}, apdu.ErrBadOffset, nil},
+		{"offset 0xFFFE", [][]byte{mkAPDU(0xFFFE, 'a')}, apdu.ErrBadOffset, nil},
+		{"zero length byte", [][]byte{mkAPDU(0, 0x00)}, apdu.ErrBadFrame, nil},
+		{"zero long length", [][]byte{mkAPDU(0, 0xFF, 0, 0, 0, 0, 0, 0, 0, 0)}, apdu.ErrBadFrame, nil},
+		{"zero long length split over APDUs", [][]byte{mkAPDU(0, 0xFF, 0, 0, 0), mkAPDU(0xFFFF, 0, 0, 0, 0, 0)}, apdu.ErrBadFrame, nil},
+		{"2^64-1 long length", [][]byte{mkAPDU(0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF)}, apdu.ErrTooLarge, nil},
+		{"short APDU while joined", [][]byte{mkAPDU(0, 0x03, 0x01, 'a'), {0x00}}, apdu.ErrShortAPDU, nil},
+		{"messages before the error survive", [][]byte{mkAPDU(0, 0x02, 0x00, 'x', 0x02, 0x00, 'y', 0x00)}, apdu.ErrBadFrame, [][][]byte{msg("x"), msg("y")}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var d zmtp.Decoder
+			var d apdu.Decoder
 			var err error
 			var got [][][]byte
 			for _, a := range tc.apdus {
@@ -160,7 +160,7 @@ func TestDecoderMalformedInput(t *testing.T) {
 			}
 			// Resynchronisation: continuation APDUs are skipped, then the
 			// next boundary is decoded.
-			got = decodeAll(t, &d, [][]byte{apdu(0xFFFF, 'q', 'q'), good})
+			got = decodeAll(t, &d, [][]byte{mkAPDU(0xFFFF, 'q', 'q'), good})
 			if !equalMessages(got, [][][]byte{msg("z")}) || d.Stats().Skipped != 1 {
 				t.Fatalf("after resync: %q, stats %+v", got, d.Stats())
 			}
@@ -170,8 +170,8 @@ func TestDecoderMalformedInput(t *testing.T) {
 
 // An offset equal to the data length joins at the very end of the APDU.
 func TestDecoderJoinAtEndOfAPDU(t *testing.T) {
-	var d zmtp.Decoder
-	got := decodeAll(t, &d, [][]byte{apdu(2, 'x', 'x'), apdu(0xFFFF, 0x02, 0x00, 'a')})
+	var d apdu.Decoder
+	got := decodeAll(t, &d, [][]byte{mkAPDU(2, 'x', 'x'), mkAPDU(0xFFFF, 0x02, 0x00, 'a')})
 	if !equalMessages(got, [][][]byte{msg("a")}) {
 		t.Fatalf("got %q", got)
 	}
@@ -183,9 +183,9 @@ func TestDecoderLimits(t *testing.T) {
 	enc := func(m [][]byte) []byte {
 		var b []byte
 		for i, f := range m {
-			b = zmtp.AppendFrame(b, f, i < len(m)-1)
+			b = apdu.AppendFrame(b, f, i < len(m)-1)
 		}
-		return apdu(0, b...)
+		return mkAPDU(0, b...)
 	}
 	for _, tc := range []struct {
 		name   string
@@ -194,13 +194,13 @@ func TestDecoderLimits(t *testing.T) {
 		frames int
 	}{
 		{"at the size limit", [][]byte{make([]byte, 60), make([]byte, 40)}, nil, 0},
-		{"one byte over", [][]byte{make([]byte, 60), make([]byte, 41)}, zmtp.ErrTooLarge, 0},
-		{"one long frame over", [][]byte{make([]byte, 300)}, zmtp.ErrTooLarge, 0},
+		{"one byte over", [][]byte{make([]byte, 60), make([]byte, 41)}, apdu.ErrTooLarge, 0},
+		{"one long frame over", [][]byte{make([]byte, 300)}, apdu.ErrTooLarge, 0},
 		{"at the frame limit", [][]byte{{}, {}, {}, {}}, nil, 4},
-		{"one frame over", [][]byte{{}, {}, {}, {}, {}}, zmtp.ErrTooLarge, 4},
+		{"one frame over", [][]byte{{}, {}, {}, {}, {}}, apdu.ErrTooLarge, 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := zmtp.Decoder{MaxMessageSize: 100, MaxFrames: 4}
+			d := apdu.Decoder{MaxMessageSize: 100, MaxFrames: 4}
 			err := d.Feed(enc(tc.m))
 			if !errors.Is(err, tc.err) {
 				t.Fatalf("err = %v, want %v", err, tc.err)
@@ -213,9 +213,9 @@ func TestDecoderLimits(t *testing.T) {
 	}
 	// The default limit is 1 MiB: a frame announcing 16 MiB is refused
 	// before anything is buffered.
-	var d zmtp.Decoder
+	var d apdu.Decoder
 	head := binary.BigEndian.AppendUint64([]byte{0xFF}, 16<<20+1)
-	if err := d.Feed(apdu(0, head...)); !errors.Is(err, zmtp.ErrTooLarge) {
+	if err := d.Feed(mkAPDU(0, head...)); !errors.Is(err, apdu.ErrTooLarge) {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -223,8 +223,8 @@ func TestDecoderLimits(t *testing.T) {
 // Frames returned by Next have no spare capacity, so appending to one cannot
 // overwrite the next frame.
 func TestDecoderFramesHaveNoSpareCapacity(t *testing.T) {
-	var d zmtp.Decoder
-	_ = d.Feed(apdu(0, 0x02, 0x01, 'a', 0x02, 0x00, 'b'))
+	var d apdu.Decoder
+	_ = d.Feed(mkAPDU(0, 0x02, 0x01, 'a', 0x02, 0x00, 'b'))
 	m := d.Next()
 	_ = append(m[0], 'X')
 	if !bytes.Equal(m[1], []byte("b")) {
@@ -235,8 +235,8 @@ func TestDecoderFramesHaveNoSpareCapacity(t *testing.T) {
 // Reset at a message boundary discards nothing; complete messages not yet
 // taken survive it.
 func TestDecoderResetKeepsCompleteMessages(t *testing.T) {
-	var d zmtp.Decoder
-	_ = d.Feed(apdu(0, 0x02, 0x00, 'a', 0x02, 0x01, 'b'))
+	var d apdu.Decoder
+	_ = d.Feed(mkAPDU(0, 0x02, 0x00, 'a', 0x02, 0x01, 'b'))
 	d.Reset()
 	if got := drain(&d); !equalMessages(got, [][][]byte{msg("a")}) {
 		t.Fatalf("got %q", got)

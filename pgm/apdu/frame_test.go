@@ -1,10 +1,10 @@
-package zmtp_test
+package apdu_test
 
 import (
 	"bytes"
 	"testing"
 
-	"github.com/tickcast/tickcast/pgm/zmtp"
+	"github.com/tickcast/tickcast/pgm/apdu"
 )
 
 // v1 frames: the length byte counts the flags byte, and bodies over 253 bytes
@@ -24,13 +24,13 @@ func TestAppendFrame(t *testing.T) {
 		{3000, true, []byte{0xFF, 0, 0, 0, 0, 0, 0, 0x0B, 0xB9, 0x01}},
 	} {
 		body := bytes.Repeat([]byte{'x'}, tc.n)
-		got := zmtp.AppendFrame([]byte("prefix"), body, tc.more)
+		got := apdu.AppendFrame([]byte("prefix"), body, tc.more)
 		want := append(append([]byte("prefix"), tc.head...), body...)
 		if !bytes.Equal(got, want) {
 			t.Errorf("%d-byte body, more=%v: got % x, want header % x", tc.n, tc.more, got[6:min(len(got), 16)], tc.head)
 		}
-		if zmtp.FrameLen(tc.n) != len(want)-6 {
-			t.Errorf("FrameLen(%d) = %d, want %d", tc.n, zmtp.FrameLen(tc.n), len(want)-6)
+		if apdu.FrameLen(tc.n) != len(want)-6 {
+			t.Errorf("FrameLen(%d) = %d, want %d", tc.n, apdu.FrameLen(tc.n), len(want)-6)
 		}
 	}
 }
