@@ -1,0 +1,83 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/tickcast/tickcast/endpoint"
+	"github.com/tickcast/tickcast/publisher"
+	"github.com/tickcast/tickcast/schema"
+	"github.com/tickcast/tickcast/subscriber"
+)
+
+// BenchmarkTCPThroughput measures ticks delivered per second from one
+// publisher to one subscriber over TCP loopback, in one process: b.N ticks
+// published 128 at a time (PublishBatch) on 50 topics, with the publisher's
+// max batch (ticks per message) swept, read until the last arrives. Loss is
+// reported as a metric; a run with loss is not a clean throughput figure.
+func BenchmarkTCPThroughput(b *testing.B) {
+	const batch = 128
+	for _, maxBatch := range []int{1, 8, 32, 128} {
+		b.Run(fmt.Sprint("maxbatch=", maxBatch), func(b *testing.B) {
+			sink, err := endpoint.Sink("tcp://127.0.0.1:0", endpoint.WithSendHWM(1<<16))
+			if err != nil {
+				b.Fatal(err)
+			}
+			pub, err := publisher.New(publisher.WithSink(sink), publisher.WithMaxBatch(maxBatch))
+			if err != nil {
+				b.Fatal(err)
+			}
+			src, _ := endpoint.Source(sink.Stats().Endpoint)
+			sub, err := subscriber.New(context.Background(), subscriber.WithSource(src), subscriber.WithStaleAfter(time.Hour))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer sub.Close()
+			for { // wait for the session: the subscriber is in
+				ev, err := sub.Next()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if ev.Kind == subscriber.EventSessionStart {
+					break
+				}
+			}
+			topics := make([]*publisher.Topic, 50)
+			for i := range topics {
+				topics[i] = pub.Topic(fmt.Sprint("SYM", i))
+			}
+			ticks := make([]schema.Tick, batch)
+			b.ReportAllocs()
+			b.ResetTimer()
+			go func() {
+				for i := 0; i < b.N; i += batch {
+					n := min(batch, b.N-i)
+					for topics[(i/batch)%50].PublishBatch(ticks[:n]) != nil {
+						time.Sleep(10 * time.Microsecond)
+					}
+				}
+				pub.Close()
+			}()
+			var got uint64
+			for {
+				ev, err := sub.Next()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if ev.Kind == subscriber.EventTicks {
+					got += uint64(len(ev.Ticks))
+				}
+				if ev.Kind == subscriber.EventSessionEnd {
+					break
+				}
+			}
+			b.StopTimer()
+			st := sub.Stats().Total
+			b.ReportMetric(float64(got)/b.Elapsed().Seconds(), "ticks/s")
+			b.ReportMetric(float64(st.Missing), "missing")
+			b.ReportMetric(float64(st.Ticks)/float64(max(st.Messages, 1)), "ticks/msg")
+		})
+	}
+}
