@@ -1,0 +1,31 @@
+#!/bin/sh
+# deps.sh: make sure what the tests need is installed, from Debian's packages.
+#
+#   python3-zmq          libzmq 4.3.4 (built with OpenPGM) for the interop tests
+#   flatbuffers-compiler flatc 2.0.8, to check the generated schema code
+#   iproute2, nftables   network namespaces and loss injection
+#
+# Installs what is missing when run as root with apt-get; otherwise says
+# what to install and fails.
+set -eu
+
+missing=""
+/usr/bin/python3 -c 'import zmq' 2>/dev/null || missing="$missing python3-zmq"
+command -v flatc >/dev/null 2>&1 || missing="$missing flatbuffers-compiler"
+command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
+command -v nft >/dev/null 2>&1 || missing="$missing nftables"
+command -v unshare >/dev/null 2>&1 || missing="$missing util-linux"
+
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+	echo "deps: installing$missing" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >&2
+	# shellcheck disable=SC2086
+	apt-get install -y -qq --no-install-recommends $missing >&2
+	exit 0
+fi
+echo "deps: missing:$missing" >&2
+echo "deps: install them (as root: apt-get install$missing) and run again" >&2
+exit 1

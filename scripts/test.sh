@@ -1,0 +1,45 @@
+#!/bin/sh
+# test.sh: the whole test suite, as `make test` runs it.
+#
+# Everything runs with the race detector. Where it is allowed (root, or
+# unprivileged user namespaces), the tests run inside a private network
+# namespace of their own (unshare -n), so no test packet can leave the
+# machine whatever a test does; the namespace gets only a loopback.
+set -eu
+cd "$(dirname "$0")/.."
+
+scripts/deps.sh
+
+# The generated FlatBuffers code must be what tick.fbs produces.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+(cd schema && flatc --go -o "$tmp" tick.fbs)
+if ! diff -r "$tmp/fb" schema/internal/fb >/dev/null; then
+	echo "test: schema/internal/fb is stale: run go generate ./schema" >&2
+	diff -r "$tmp/fb" schema/internal/fb >&2 || true
+	exit 1
+fi
+
+gofmt_out=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$gofmt_out" ]; then
+	echo "test: gofmt would change:" >&2
+	echo "$gofmt_out" >&2
+	exit 1
+fi
+go vet ./...
+
+# Build the test binaries first: the network namespace has no route to the
+# module proxy.
+go test -race -count=1 -run '^$' ./... >/dev/null
+
+run="go test -race -count=1 -timeout 15m ./..."
+if unshare -n true 2>/dev/null; then
+	echo "test: running in a private network namespace (unshare -n)" >&2
+	exec unshare -n sh -c "ip link set lo up && GOPROXY=off $run"
+fi
+if unshare -rn true 2>/dev/null; then
+	echo "test: running in a private user and network namespace (unshare -rn)" >&2
+	exec unshare -rn sh -c "ip link set lo up && GOPROXY=off $run"
+fi
+echo "test: cannot create a network namespace here; running on the host's loopback" >&2
+exec $run
