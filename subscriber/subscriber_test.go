@@ -1,0 +1,206 @@
+package subscriber
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tickcast/tickcast/schema"
+)
+
+// chanSource is an in-memory Source: the test pushes batches into it.
+type chanSource struct {
+	name   string
+	in     chan *Batch
+	closed chan struct{}
+	once   sync.Once
+	mu     sync.Mutex
+	subs   []string
+}
+
+func newChanSource(name string) *chanSource {
+	return &chanSource{name: name, in: make(chan *Batch, 16), closed: make(chan struct{})}
+}
+
+func (c *chanSource) Endpoint() string { return c.name }
+
+func (c *chanSource) Subscribe(p []byte) error {
+	c.mu.Lock()
+	c.subs = append(c.subs, string(p))
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *chanSource) Next(deadline time.Time) (*Batch, error) {
+	var timeout <-chan time.Time
+	if !deadline.IsZero() {
+		t := time.NewTimer(time.Until(deadline))
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case b := <-c.in:
+		return b, nil
+	case <-timeout:
+		return &Batch{}, nil
+	case <-c.closed:
+		return nil, errors.New("source closed")
+	}
+}
+
+func (c *chanSource) Close() error { c.once.Do(func() { close(c.closed) }); return nil }
+
+// push sends one message of ticks on topic from session.
+func (c *chanSource) push(enc *schema.Encoder, session uint64, topic string, seqs ...uint64) {
+	var ticks []schema.Tick
+	for _, s := range seqs {
+		ticks = append(ticks, schema.Tick{Seq: s})
+	}
+	body := append([]byte(nil), enc.Encode(schema.Header{Type: schema.Batch, Session: session}, ticks)...)
+	c.in <- &Batch{Time: time.Now(), Msgs: []Raw{{Topic: []byte(topic), Body: body, Frames: 2, Size: len(body)}}}
+}
+
+func nextKind(t *testing.T, s *Subscriber, kinds ...EventKind) Event {
+	t.Helper()
+	for {
+		ev, err := s.Next()
+		if err != nil {
+			t.Fatalf("Next: %v", err)
+		}
+		if slices.Contains(kinds, ev.Kind) {
+			return ev
+		}
+	}
+}
+
+func TestSubscriberSubscribesItsSourcesToTopicsAndControl(t *testing.T) {
+	a, b := newChanSource("a"), newChanSource("b")
+	s, err := New(context.Background(), WithSource(a, b), WithTopics("AA", "MS"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	want := []string{schema.ControlTopic, "AA", "MS"}
+	if !slices.Equal(a.subs, want) || !slices.Equal(b.subs, want) {
+		t.Fatalf("subscriptions %q and %q, want %q", a.subs, b.subs, want)
+	}
+	if err := s.Subscribe("GO"); err != nil {
+		t.Fatal(err)
+	}
+	enc := schema.NewEncoder(0)
+	a.push(enc, 1, "GOOG", 1)
+	if ev := nextKind(t, s, EventTicks); string(ev.Topic) != "GOOG" {
+		t.Fatalf("ticks on %q", ev.Topic)
+	}
+}
+
+func TestSubscriberMergesSourcesAndDeliversEachTickOnce(t *testing.T) {
+	a, b := newChanSource("a"), newChanSource("b")
+	s, err := New(context.Background(), WithSource(a, b), WithStaleAfter(20*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// Both lines carry session 7; each tick must come out once.
+	go func() {
+		enc := schema.NewEncoder(0)
+		for seq := uint64(1); seq <= 100; seq++ {
+			a.push(enc, 7, "X", seq)
+			b.push(enc, 7, "X", seq)
+		}
+	}()
+	var got []uint64
+	for len(got) < 100 {
+		ev := nextKind(t, s, EventTicks, EventGap)
+		if ev.Kind == EventGap {
+			t.Fatalf("gap %+v", ev.Gap)
+		}
+		for _, tk := range ev.Ticks {
+			got = append(got, tk.Seq)
+		}
+	}
+	for i, seq := range got {
+		if seq != uint64(i+1) {
+			t.Fatalf("ticks out of order or repeated: %v", got)
+		}
+	}
+	// The other copies are counted as duplicates, each on its line (which
+	// line wins a tick is a race). Read until both lines are drained.
+	for deadline := time.Now().Add(10 * time.Second); s.Stats().Total.Duplicates < 100; {
+		if time.Now().After(deadline) {
+			t.Fatalf("stats %+v", s.Stats())
+		}
+		ev, err := s.Next()
+		if err != nil || ev.Kind == EventTicks || ev.Kind == EventGap {
+			t.Fatalf("after all ticks: %v %v", ev.Kind, err)
+		}
+	}
+	if st := s.Stats(); st.Total.Ticks != 100 || len(st.Lines) != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestStaleIsReportedWhileNextWaits(t *testing.T) {
+	src := newChanSource("a")
+	s, err := New(context.Background(), WithSource(src), WithStaleAfter(30*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if ev := nextKind(t, s, EventStale); ev.Line != "a" {
+		t.Fatalf("stale %+v", ev)
+	}
+}
+
+func TestCloseAndCancelEndNext(t *testing.T) {
+	for _, how := range []string{"close", "cancel"} {
+		t.Run(how, func(t *testing.T) {
+			for _, n := range []int{1, 2} { // one source read directly, two through goroutines
+				var srcs []Source
+				for range n {
+					srcs = append(srcs, newChanSource("x"))
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				s, err := New(ctx, WithSource(srcs...), WithStaleAfter(time.Hour))
+				if err != nil {
+					t.Fatal(err)
+				}
+				errc := make(chan error)
+				go func() {
+					_, err := s.Next()
+					errc <- err
+				}()
+				time.Sleep(10 * time.Millisecond)
+				if how == "close" {
+					s.Close()
+				} else {
+					cancel()
+				}
+				select {
+				case err := <-errc:
+					if !errors.Is(err, ErrClosed) || (how == "cancel" && !errors.Is(err, context.Canceled)) {
+						t.Fatalf("%d sources: Next = %v", n, err)
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatalf("%d sources: Next still blocked", n)
+				}
+				cancel()
+				if _, err := s.Next(); !errors.Is(err, ErrClosed) {
+					t.Fatalf("Next after close = %v", err)
+				}
+			}
+		})
+	}
+}
+
+func TestNoSourceIsAnError(t *testing.T) {
+	if _, err := New(context.Background()); err == nil {
+		t.Fatal("New without a source succeeded")
+	}
+	if _, err := New(context.Background(), WithSource(newChanSource("a")), WithStaleAfter(-1)); err == nil {
+		t.Fatal("a negative stale timeout was accepted")
+	}
+}
