@@ -20,6 +20,7 @@ type Option func(*config)
 type config struct {
 	logger    *slog.Logger
 	sendHWM   int
+	sendBuf   int
 	linger    time.Duration
 	maxMsg    int
 	reconnect time.Duration
@@ -31,6 +32,10 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l }
 // WithSendHWM sets how many messages may queue for one subscriber before
 // new ones are dropped for it (tcp, ipc).
 func WithSendHWM(n int) Option { return func(c *config) { c.sendHWM = n } }
+
+// WithSendBuffer sets how many bytes may queue for one subscriber before
+// new messages are dropped for it (tcp, ipc).
+func WithSendBuffer(n int) Option { return func(c *config) { c.sendBuf = n } }
 
 // WithLinger bounds how long closing a sink waits for queued messages.
 func WithLinger(d time.Duration) Option { return func(c *config) { c.linger = d } }
@@ -57,6 +62,9 @@ func Sink(endpoint string, opts ...Option) (publisher.Sink, error) {
 		po := []zmtp.PubOption{zmtp.WithPubLogger(c.logger)}
 		if c.sendHWM > 0 {
 			po = append(po, zmtp.WithSendHWM(c.sendHWM))
+		}
+		if c.sendBuf > 0 {
+			po = append(po, zmtp.WithSendBuffer(c.sendBuf))
 		}
 		if c.linger > 0 {
 			po = append(po, zmtp.WithLinger(c.linger))

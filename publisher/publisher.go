@@ -144,6 +144,7 @@ type Publisher struct {
 	flushing   []*Topic
 	hb         *heartbeats
 	streamSeq  uint64
+	sendTime   int64        // the current cycle's clock, ns
 	control    []byte       // schema.ControlTopic
 	sendTopic  func(*Topic) // sendTopicHeartbeat, bound once
 	messages   atomic.Uint64
@@ -363,7 +364,11 @@ func (p *Publisher) cycle() bool {
 	p.queued, p.full = 0, false
 	p.mu.Unlock()
 
-	sent := p.cfg.now()
+	// One clock read per cycle: every message of the cycle carries it (a
+	// cycle takes microseconds; a clock read per message cost more than the
+	// encoding).
+	now := p.cfg.now()
+	p.sendTime = now.UnixNano()
 	for _, t := range p.flushing {
 		for out := t.out; len(out) > 0; {
 			n := min(len(out), p.cfg.maxBatch)
@@ -371,9 +376,8 @@ func (p *Publisher) cycle() bool {
 			out = out[n:]
 		}
 		t.lastSent = t.out[len(t.out)-1].Seq
-		p.hb.data(t, sent)
+		p.hb.data(t, now)
 	}
-	now := p.cfg.now()
 	if p.hb.controlDue(now) {
 		p.sendControl(schema.Heartbeat)
 	}
@@ -385,6 +389,7 @@ func (p *Publisher) cycle() bool {
 // finish sends what Close owes subscribers: a topic heartbeat on every topic
 // whose last data was not followed by one, then the end of the session.
 func (p *Publisher) finish() {
+	p.sendTime = p.cfg.now().UnixNano()
 	for _, t := range p.hb.topics {
 		if t.hb.owed {
 			p.sendTopicHeartbeat(t)
@@ -407,7 +412,7 @@ func (p *Publisher) sendTopicHeartbeat(t *Topic) {
 // send encodes one message and hands it to every sink.
 func (p *Publisher) send(topic []byte, h schema.Header, ticks []schema.Tick, control bool) {
 	p.streamSeq++
-	h.Session, h.StreamSeq, h.SendTime = p.session, p.streamSeq, p.cfg.now().UnixNano()
+	h.Session, h.StreamSeq, h.SendTime = p.session, p.streamSeq, p.sendTime
 	m := Message{Topic: topic, Body: p.enc.Encode(h, ticks), Control: control}
 	p.messages.Add(1)
 	p.bytes.Add(uint64(len(m.Topic) + len(m.Body)))

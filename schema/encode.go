@@ -1,6 +1,8 @@
 package schema
 
 import (
+	"encoding/binary"
+
 	flatbuffers "github.com/google/flatbuffers/go"
 
 	"github.com/tickcast/tickcast/schema/internal/fb"
@@ -9,8 +11,9 @@ import (
 // An Encoder builds messages. It reuses one buffer, so it allocates nothing
 // once warm; it is not safe for concurrent use (keep one per goroutine).
 type Encoder struct {
-	b  *flatbuffers.Builder
-	id [4]byte
+	b       *flatbuffers.Builder
+	id      [4]byte
+	scratch []byte // the tick vector's bytes, laid out before they are copied in
 }
 
 // NewEncoder returns an encoder whose buffer starts at size bytes.
@@ -25,14 +28,7 @@ func (e *Encoder) Encode(h Header, ticks []Tick) []byte {
 	b.Reset()
 	var vec flatbuffers.UOffsetT
 	if len(ticks) > 0 {
-		fb.MessageStartTicksVector(b, len(ticks))
-		// FlatBuffers builds back to front.
-		for i := len(ticks) - 1; i >= 0; i-- {
-			t := &ticks[i]
-			fb.CreateTick(b, t.Price, t.Size, t.Seq, t.EventTime, t.Instrument,
-				fb.Kind(t.Kind), t.PriceExp, t.SizeExp, t.Flags)
-		}
-		vec = b.EndVector(len(ticks))
+		vec = e.tickVector(ticks)
 	}
 	fb.MessageStart(b)
 	fb.MessageAddSession(b, h.Session)
@@ -47,4 +43,35 @@ func (e *Encoder) Encode(h Header, ticks []Tick) []byte {
 	fb.MessageAddType(b, fb.MessageType(h.Type))
 	b.FinishWithFileIdentifier(fb.MessageEnd(b), e.id[:])
 	return b.FinishedBytes()
+}
+
+// tickVector writes ticks as the message's [Tick] vector and returns its
+// offset. It lays the structs out in one pass and copies them into the
+// builder, where the generated CreateTick would prepend each field of each
+// tick separately (four times slower). The bytes are the same: the layout is
+// tick.fbs's struct Tick, little-endian, 8-byte aligned.
+func (e *Encoder) tickVector(ticks []Tick) flatbuffers.UOffsetT {
+	n := len(ticks) * TickSize
+	if cap(e.scratch) < n {
+		e.scratch = make([]byte, n, 2*n)
+	}
+	buf := e.scratch[:n]
+	for i := range ticks {
+		t, p := &ticks[i], buf[i*TickSize:(i+1)*TickSize:(i+1)*TickSize]
+		binary.LittleEndian.PutUint64(p[0:], uint64(t.Price))
+		binary.LittleEndian.PutUint64(p[8:], uint64(t.Size))
+		binary.LittleEndian.PutUint64(p[16:], t.Seq)
+		binary.LittleEndian.PutUint64(p[24:], uint64(t.EventTime))
+		binary.LittleEndian.PutUint32(p[32:], t.Instrument)
+		p[36], p[37], p[38], p[39] = byte(t.Kind), byte(t.PriceExp), byte(t.SizeExp), t.Flags
+	}
+	b := e.b
+	// Align as MessageStartTicksVector would: the first tick on 8 bytes,
+	// its length just before it. CreateByteVector then adds no padding.
+	b.Prep(flatbuffers.SizeUOffsetT, n)
+	b.Prep(8, n)
+	vec := b.CreateByteVector(buf)
+	// CreateByteVector counted bytes; the vector's length counts ticks.
+	binary.LittleEndian.PutUint32(b.Bytes[len(b.Bytes)-int(vec):], uint32(len(ticks)))
+	return vec
 }

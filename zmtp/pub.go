@@ -33,9 +33,15 @@ var ErrClosed = errors.New("zmtp: closed")
 
 // Defaults.
 const (
-	// DefaultSendHWM is ZeroMQ's default ZMQ_SNDHWM: messages queued per
-	// subscriber before new ones are dropped for it.
-	DefaultSendHWM = 1000
+	// DefaultSendHWM is how many messages may queue for one subscriber
+	// before new ones are dropped for it. ZeroMQ's default ZMQ_SNDHWM is
+	// 1,000; tickcast's messages are batches that shrink to a few ticks when
+	// a feed is busy across many topics, and then 1,000 of them is about a
+	// millisecond: a scheduling hiccup. 10,000 rides those out.
+	DefaultSendHWM = 10_000
+	// DefaultSendBuffer bounds the bytes queued for one subscriber, whatever
+	// the number of messages: the memory a slow subscriber can cost.
+	DefaultSendBuffer = 16 << 20
 	// DefaultLinger bounds how long Close waits for queued messages to leave.
 	DefaultLinger = time.Second
 	// writeEarly is the queued size at which a subscriber's writer is woken
@@ -54,9 +60,13 @@ const (
 type PubOption func(*Pub)
 
 // WithSendHWM sets how many messages may wait for one subscriber (default
-// 1000, as ZMQ_SNDHWM); beyond it, messages for that subscriber are dropped
-// and counted.
+// 10,000; ZMQ_SNDHWM's role); beyond it, messages for that subscriber are
+// dropped and counted.
 func WithSendHWM(n int) PubOption { return func(p *Pub) { p.hwm = max(n, 1) } }
+
+// WithSendBuffer sets how many bytes may wait for one subscriber (default
+// 16 MiB); beyond it, messages for that subscriber are dropped and counted.
+func WithSendBuffer(n int) PubOption { return func(p *Pub) { p.maxBytes = max(n, 1) } }
 
 // WithLinger sets how long Close waits for queued messages (default 1s).
 func WithLinger(d time.Duration) PubOption { return func(p *Pub) { p.linger = d } }
@@ -71,6 +81,7 @@ type Pub struct {
 	endpoint string
 	ln       net.Listener
 	hwm      int
+	maxBytes int
 	linger   time.Duration
 	log      *slog.Logger
 
@@ -102,7 +113,8 @@ func Listen(endpoint string, opts ...PubOption) (*Pub, error) {
 	if err != nil {
 		return nil, fmt.Errorf("zmtp: listen %s: %w", endpoint, err)
 	}
-	p := &Pub{endpoint: endpointOf(ln.Addr()), ln: ln, hwm: DefaultSendHWM, linger: DefaultLinger, log: slog.Default()}
+	p := &Pub{endpoint: endpointOf(ln.Addr()), ln: ln, hwm: DefaultSendHWM, maxBytes: DefaultSendBuffer,
+		linger: DefaultLinger, log: slog.Default()}
 	for _, o := range opts {
 		o(p)
 	}
@@ -180,12 +192,8 @@ func (p *Pub) Send(m publisher.Message) error {
 	}
 	p.messages.Add(1)
 	p.bytes.Add(uint64(len(m.Topic) + len(m.Body)))
-	limit := p.hwm
-	if m.Control {
-		limit += controlReserve
-	}
 	for _, pe := range *p.peers.Load() {
-		pe.send(m.Topic, m.Body, limit)
+		pe.send(m.Topic, m.Body, m.Control)
 	}
 	return nil
 }
@@ -273,18 +281,19 @@ type peer struct {
 	done chan struct{}
 	once sync.Once
 
-	mu          sync.Mutex // guards below
-	subs        topic.Set
-	seen        map[string]struct{} // topics sent to this peer
-	pending     []byte              // frames queued for the writer
-	pendingMsgs int
-	writingMsgs int    // messages in the buffer being written
-	spare       []byte // the writer's other buffer
-	dropped     uint64
-	closed      bool
+	mu           sync.Mutex // guards below
+	subs         topic.Set
+	seen         map[string]struct{} // topics sent to this peer
+	pending      []byte              // frames queued for the writer
+	pendingMsgs  int
+	writingMsgs  int // messages in the buffer being written
+	writingBytes int
+	spare        []byte // the writer's other buffer
+	dropped      uint64
+	closed       bool
 }
 
-func (pe *peer) send(topic, body []byte, limit int) {
+func (pe *peer) send(topic, body []byte, control bool) {
 	pe.mu.Lock()
 	if pe.closed || !pe.subs.Match(topic) {
 		pe.mu.Unlock()
@@ -294,14 +303,19 @@ func (pe *peer) send(topic, body []byte, limit int) {
 	// topic: lose it and the subscriber cannot know what it missed before
 	// the next one. So it queues like a control message.
 	_, seen := pe.seen[string(topic)]
-	if !seen {
-		limit = max(limit, pe.pub.hwm+controlReserve)
+	reserve := control || !seen
+	queued, bytes := pe.pendingMsgs+pe.writingMsgs, len(pe.pending)+pe.writingBytes
+	var over bool
+	if reserve {
+		over = queued >= pe.pub.hwm+controlReserve
+	} else {
+		over = queued >= pe.pub.hwm || bytes >= pe.pub.maxBytes
 	}
-	if queued := pe.pendingMsgs + pe.writingMsgs; queued >= limit {
+	if over {
 		pe.dropped++
 		pe.mu.Unlock()
 		pe.pub.dropped.Add(1)
-		if limit > pe.pub.hwm {
+		if reserve {
 			// Even what tells it about its losses cannot reach this
 			// peer: disconnect it. It reconnects and rejoins, and its
 			// sequence numbers tell it exactly what it lost.
@@ -349,7 +363,7 @@ func (pe *peer) write() {
 			// The two buffers trade places; while one is written, Send
 			// appends to the other.
 			buf, n := pe.pending, pe.pendingMsgs
-			pe.pending, pe.pendingMsgs, pe.writingMsgs = pe.spare[:0], 0, n
+			pe.pending, pe.pendingMsgs, pe.writingMsgs, pe.writingBytes = pe.spare[:0], 0, n, len(buf)
 			pe.spare = nil
 			pe.mu.Unlock()
 			if _, err := pe.conn.Write(buf); err != nil {
@@ -357,7 +371,7 @@ func (pe *peer) write() {
 				return
 			}
 			pe.mu.Lock()
-			pe.spare, pe.writingMsgs = buf[:0], 0
+			pe.spare, pe.writingMsgs, pe.writingBytes = buf[:0], 0, 0
 			pe.mu.Unlock()
 		}
 	}

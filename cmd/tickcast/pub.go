@@ -11,6 +11,7 @@ import (
 	"github.com/tickcast/tickcast/endpoint"
 	"github.com/tickcast/tickcast/market"
 	"github.com/tickcast/tickcast/publisher"
+	"github.com/tickcast/tickcast/schema"
 )
 
 // pubConfig is what publishing a simulated market takes.
@@ -39,12 +40,18 @@ func runPub(ctx context.Context, e *env, args []string) (int, error) {
 	fs.IntVar(&c.maxBatch, "batch", publisher.DefaultMaxBatch, "most ticks in one message")
 	fs.DurationVar(&c.flushDelay, "flush-delay", 0, "let a batch wait this long for more ticks (0: never wait)")
 	fs.DurationVar(&c.heartbeat, "heartbeat", publisher.DefaultHeartbeat, "heartbeat interval")
-	fs.IntVar(&c.hwm, "hwm", 0, "messages queued per subscriber before dropping for it (0: default 1000)")
+	fs.IntVar(&c.hwm, "hwm", 0, "messages queued per subscriber before dropping for it (0: the default, 10,000)")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the simulated market")
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to this file")
 	if err := parse(fs, args); err != nil {
 		return 0, err
 	}
+	stopProfile, err := profile(*cpuprofile)
+	if err != nil {
+		return 0, err
+	}
+	defer stopProfile()
 	c.endpoints = endpoints
 	if err := e.setLogLevel(*logLevel); err != nil {
 		return 0, err
@@ -140,6 +147,11 @@ func (c *pubConfig) simulate(ctx context.Context, pub *publisher.Publisher) erro
 	for i := range topics {
 		topics[i] = pub.Topic(mkt.Instruments[i].Symbol)
 	}
+	// Each step's ticks are grouped by topic and published together, as a
+	// feed handler publishes the updates of one exchange packet: one lock
+	// per topic per step rather than one per tick.
+	pending := make([][]schema.Tick, c.symbols)
+	var busy []int // topics with pending ticks
 	start := time.Now()
 	var sent int64
 	done := func() bool {
@@ -148,29 +160,36 @@ func (c *pubConfig) simulate(ctx context.Context, pub *publisher.Publisher) erro
 	}
 	for !done() {
 		now := time.Now()
-		due := sent + 256
+		due := sent + 1024
 		if c.rate > 0 {
 			due = int64(float64(now.Sub(start)) * c.rate / 1e9)
 		}
 		if c.count > 0 {
 			due = min(due, c.count)
 		}
-		for sent < due {
+		for ; sent < due; sent++ {
 			i, tick := mkt.Next(now.UnixNano())
-			err := topics[i].Publish(tick)
+			if len(pending[i]) == 0 {
+				busy = append(busy, i)
+			}
+			pending[i] = append(pending[i], tick)
+		}
+		for _, i := range busy {
+			err := topics[i].PublishBatch(pending[i])
 			for errors.Is(err, publisher.ErrQueueFull) {
 				// The sender is behind: let it run, then try again.
 				runtime.Gosched()
 				if ctx.Err() != nil {
 					return nil
 				}
-				err = topics[i].Publish(tick)
+				err = topics[i].PublishBatch(pending[i])
 			}
 			if err != nil {
 				return err
 			}
-			sent++
+			pending[i] = pending[i][:0]
 		}
+		busy = busy[:0]
 		if c.rate > 0 {
 			next := start.Add(time.Duration(float64(sent+1) * 1e9 / c.rate))
 			if wait := time.Until(next); wait > 0 {

@@ -30,12 +30,18 @@ func runSub(ctx context.Context, e *env, args []string) (int, error) {
 	quiet := fs.Bool("quiet", false, "print only the summary")
 	stale := fs.Duration("stale", 0, "report a line stale after this much silence (default: 3 publisher heartbeats)")
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to this file")
 	if err := parse(fs, args); err != nil {
 		return 0, err
 	}
 	if err := e.setLogLevel(*logLevel); err != nil {
 		return 0, err
 	}
+	stopProfile, err := profile(*cpuprofile)
+	if err != nil {
+		return 0, err
+	}
+	defer stopProfile()
 	if len(endpoints) == 0 {
 		return 0, fmt.Errorf("%w: at least one --endpoint is needed", errUsage)
 	}
