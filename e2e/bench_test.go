@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-zeromq/zmq4"
+
 	"github.com/tickcast/tickcast/endpoint"
 	"github.com/tickcast/tickcast/publisher"
 	"github.com/tickcast/tickcast/schema"
@@ -80,4 +82,67 @@ func BenchmarkTCPThroughput(b *testing.B) {
 			b.ReportMetric(float64(st.Ticks)/float64(max(st.Messages, 1)), "ticks/msg")
 		})
 	}
+}
+
+// BenchmarkZmq4OneTickPerMessage is the naive Go baseline: go-zeromq/zmq4's
+// own PUB and SUB sockets, one tick per message, each message a fresh
+// buffer (zmq4 keeps the caller's buffers). It measures messages (= ticks)
+// delivered per second; zmq4's PUB queue is unbounded, so nothing is lost,
+// the publisher just runs ahead.
+func BenchmarkZmq4OneTickPerMessage(b *testing.B) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pub := zmq4.NewPub(ctx)
+	defer pub.Close()
+	if err := pub.Listen("tcp://127.0.0.1:0"); err != nil {
+		b.Fatal(err)
+	}
+	sub := zmq4.NewSub(ctx)
+	defer sub.Close()
+	if err := sub.Dial("tcp://" + pub.Addr().String()); err != nil {
+		b.Fatal(err)
+	}
+	sub.SetOption(zmq4.OptionSubscribe, "")
+	enc := schema.NewEncoder(0)
+	one := []schema.Tick{{}}
+	// Wait for the subscription to reach the PUB: warm-up messages until
+	// one arrives (those sent before it are dropped by the PUB).
+	warm := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-warm:
+				return
+			case <-time.After(time.Millisecond):
+				pub.Send(zmq4.NewMsgFrom([]byte("warm"), []byte("up")))
+			}
+		}
+	}()
+	if _, err := sub.Recv(); err != nil {
+		b.Fatal(err)
+	}
+	close(warm)
+	b.ResetTimer()
+	go func() {
+		for i := range b.N {
+			one[0].Seq = uint64(i + 1)
+			body := append([]byte(nil), enc.Encode(schema.Header{Type: schema.Batch, Session: 1}, one)...)
+			pub.Send(zmq4.NewMsgFrom([]byte("SYM"), body))
+		}
+	}()
+	var m schema.Message
+	for got := 0; got < b.N; {
+		msg, err := sub.Recv()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if string(msg.Frames[0]) != "SYM" {
+			continue
+		}
+		if err := m.Decode(msg.Frames[1]); err != nil {
+			b.Fatal(err)
+		}
+		got++
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ticks/s")
 }
