@@ -396,3 +396,48 @@ func TestManyTopicsFanOut(t *testing.T) {
 		}
 	}
 }
+
+func TestVanishedPublisherIsReportedStaleThenRestart(t *testing.T) {
+	pub1, sink1 := newPublisher(t, "tcp://127.0.0.1:0", publisher.WithHeartbeat(20*time.Millisecond))
+	defer pub1.Close()
+	ep := sink1.Stats().Endpoint
+	sub := newSubscriber(t, ep)
+	waitPeers(t, sink1, 1)
+	pub1.Publish("X", schema.Tick{})
+	var kinds []subscriber.EventKind
+	next := func(want subscriber.EventKind) subscriber.Event {
+		t.Helper()
+		timer := time.AfterFunc(20*time.Second, func() { sub.Close() })
+		defer timer.Stop()
+		for {
+			ev, err := sub.Next()
+			if err != nil {
+				t.Fatalf("waiting for %s, got %v (events so far %v)", want, err, kinds)
+			}
+			kinds = append(kinds, ev.Kind)
+			if ev.Kind == want {
+				return ev
+			}
+		}
+	}
+	next(subscriber.EventTicks)
+	// The publisher's endpoint disappears without an end of session (a
+	// crash, a cable): the line goes down, then, silent for three
+	// heartbeat intervals, stale.
+	sink1.Close()
+	next(subscriber.EventLineDown)
+	if ev := next(subscriber.EventStale); ev.Session != pub1.Session() {
+		t.Fatalf("stale event %+v", ev)
+	}
+	// A new publisher on the endpoint: the line comes back, as a restart.
+	pub2, _ := newPublisher(t, ep, publisher.WithHeartbeat(20*time.Millisecond))
+	defer pub2.Close()
+	next(subscriber.EventLineUp)
+	ev := next(subscriber.EventSessionStart)
+	if ev.PrevSession != pub1.Session() || ev.Session != pub2.Session() {
+		t.Fatalf("session start %+v", ev)
+	}
+	if !slices.Contains(kinds[slices.Index(kinds, subscriber.EventStale):], subscriber.EventActive) {
+		t.Fatalf("no active event after the stale one: %v", kinds)
+	}
+}
