@@ -401,7 +401,7 @@ func TestVanishedPublisherIsReportedStaleThenRestart(t *testing.T) {
 	pub1, sink1 := newPublisher(t, "tcp://127.0.0.1:0", publisher.WithHeartbeat(20*time.Millisecond))
 	defer pub1.Close()
 	ep := sink1.Stats().Endpoint
-	sub := newSubscriber(t, ep)
+	sub := newSubscriber(t, ep, subscriber.WithStaleAfter(100*time.Millisecond))
 	waitPeers(t, sink1, 1)
 	pub1.Publish("X", schema.Tick{})
 	var kinds []subscriber.EventKind
@@ -422,8 +422,8 @@ func TestVanishedPublisherIsReportedStaleThenRestart(t *testing.T) {
 	}
 	next(subscriber.EventTicks)
 	// The publisher's endpoint disappears without an end of session (a
-	// crash, a cable): the line goes down, then, silent for three
-	// heartbeat intervals, stale.
+	// crash, a cable): the line goes down, then, silent for the stale
+	// timeout, stale.
 	sink1.Close()
 	next(subscriber.EventLineDown)
 	if ev := next(subscriber.EventStale); ev.Session != pub1.Session() {
