@@ -183,8 +183,7 @@ func New(src source.Config, rcvs ...receiver.Config) (*Net, error) {
 		}
 		n.Nodes = append(n.Nodes, &Node{R: r, Addr: ReceiverAddr(i)})
 	}
-	n.flushSource() // the three SPMs of a new session
-	return n, nil
+	return n, nil // the source's first SPMs go out in the first step, under Rule
 }
 
 // Publish queues count APDUs. The i-th APDU ever published (from 0) carries
@@ -294,6 +293,7 @@ func (n *Net) step() {
 		}
 	}
 	n.Src.HandleTimeout(n.Now)
+	n.flushSource() // what is due goes before new data, as in a socket loop
 	for len(n.pending) > 0 {
 		pkt, err := n.Src.Send(n.Now, n.pending[0])
 		if err != nil {
@@ -333,8 +333,10 @@ func (n *Net) flushNode(i int) {
 			n.multicast(i, tx.Packet)
 		case tx.To == SourceAddr:
 			n.unicast(i, SourceNode, tx.Packet)
-		default:
-			panic(fmt.Sprintf("netsim: receiver %d sends a %v to %v", i, tx.Type, tx.To))
+		default: // to a forged session's address: logged, lost
+			f := n.flight(i, tx.Packet, false)
+			f.To, f.Fate = Outsider, Fate{Drop: true}
+			n.Log = append(n.Log, &f)
 		}
 	}
 	if nd.Paused {
