@@ -53,6 +53,13 @@ func (r *Receiver) nextEvent(p *peer) (Event, bool) {
 	if p.expired && !p.gone && w.empty() {
 		p.gone = true
 		r.draining--
+		if r.lastOf[p.tsi] == p {
+			delete(r.lastOf, p.tsi)
+		}
+		if next := p.successor; next != nil {
+			next.waitFor, p.successor = nil, nil
+			r.settle(next)
+		}
 		return Event{Kind: EventPeerExpired, TSI: p.tsi}, true
 	}
 	return Event{}, false

@@ -28,6 +28,12 @@ type peer struct {
 	naks    []uint32 // sqns to NAK, sorted from nakHead on
 	nakHead int
 
+	// A session that expired and is heard again before the application has
+	// read everything of its expired peer: the new peer's events wait for
+	// the old one's EventPeerExpired.
+	waitFor   *peer
+	successor *peer
+
 	announce bool // EventPeerNew not yet delivered
 	expired  bool // out of the table, draining its window
 	gone     bool // EventPeerExpired delivered
@@ -60,6 +66,9 @@ func (p *peer) deadline() int64 {
 
 // hasEvent reports whether nextEvent has something.
 func (p *peer) hasEvent() bool {
+	if p.waitFor != nil {
+		return false
+	}
 	w := &p.w
 	if p.announce || w.lost > 0 {
 		return true

@@ -23,6 +23,7 @@ type Receiver struct {
 	peers    map[wire.TSI]*peer // live sessions
 	live     []*peer            // the same, for timer scans
 	draining int                // expired peers whose window is not yet delivered
+	lastOf   map[wire.TSI]*peer // the newest expired peer of a TSI, while it drains
 	last     *peer              // the last peer looked up: most packets come from one source
 	ignore   []wire.TSI
 
@@ -55,6 +56,7 @@ func New(cfg Config, now time.Time) (*Receiver, error) {
 		clock:    clock{epoch: now},
 		rand:     c.Rand,
 		peers:    make(map[wire.TSI]*peer),
+		lastOf:   make(map[wire.TSI]*peer),
 		ignore:   append([]wire.TSI(nil), c.Ignore...),
 		timersAt: never,
 		out:      make([]byte, 0, 512),
@@ -167,6 +169,9 @@ func (r *Receiver) downstream(t int64, tsi wire.TSI, dport uint16, from netip.Ad
 		return nil, errPeers
 	}
 	p := newPeer(tsi, from.Unmap(), r.cfg.WindowSQNs)
+	if old := r.lastOf[tsi]; old != nil {
+		p.waitFor, old.successor = old, p
+	}
 	p.expiresAt = t + r.cfg.expiry
 	p.spmrPending, p.spmrAt = true, t+r.cfg.spmr
 	r.noteTimer(p.spmrAt)
@@ -221,6 +226,7 @@ func (r *Receiver) expire(p *peer) {
 	last.index = p.index
 	r.live = r.live[:len(r.live)-1]
 	r.draining++
+	r.lastOf[p.tsi] = p
 	r.stats.PeersExpired++
 
 	w := &p.w
