@@ -103,18 +103,24 @@ func (r *Receiver) HandlePacket(now time.Time, from netip.Addr, p *wire.Packet) 
 	switch p.Header.Type {
 	case wire.TypeODATA, wire.TypeRDATA:
 		d := &p.Data
+		// Sanity first, so that a malformed packet cannot create a peer
+		// (OpenPGM pgm_rxw_add).
+		if int(p.Header.TSDULength) != len(d.Payload) || d.SQN-d.Trail > maxTrailJump {
+			r.stats.DroppedMalformed++
+			return errMalformed
+		}
 		pr, err := r.downstream(t, d.TSI, d.DataPort, from, true)
 		if err != nil {
 			return err
-		}
-		if int(p.Header.TSDULength) != len(d.Payload) {
-			r.stats.DroppedMalformed++
-			return errMalformed
 		}
 		err = r.onData(t, pr, d)
 		r.settle(pr)
 		return err
 	case wire.TypeSPM:
+		if m := &p.SPM; m.Lead+1-m.Trail > maxTrailJump { // a window of 2^31: nonsense
+			r.stats.DroppedMalformed++
+			return errMalformed
+		}
 		pr, err := r.downstream(t, p.SPM.TSI, p.SPM.DataPort, from, true)
 		if err != nil {
 			return err

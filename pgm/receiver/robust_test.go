@@ -131,3 +131,17 @@ func TestTrailJumpOnEmptyWindow(t *testing.T) {
 	h.expectEvents("loss 3..49")
 	h.expectSent(at(10*1e6), "NAK [50 51 52 53 54 55 56 57 58 59 60] to 10.0.0.1")
 }
+
+// A malformed packet of an unknown session does not create a peer.
+func TestMalformedCreatesNoPeer(t *testing.T) {
+	h := newRT(t, config())
+	for _, p := range []appender{odata(3, 3+0x80000001), spm(0, 3, 3+0x7FFFFFFF)} {
+		if err := h.in(t0, p); !errors.Is(err, receiver.ErrDropped) {
+			t.Fatal(err)
+		}
+	}
+	if h.r.Peers() != 0 {
+		t.Errorf("%d peers", h.r.Peers())
+	}
+	h.expectEvents()
+}

@@ -5,16 +5,13 @@ import (
 	"github.com/tickcast/tickcast/pgm/wire"
 )
 
-// maxTrailJump is OpenPGM's sanity bound on an advertised trail or a
-// packet's sqn-trail distance: (UINT32_MAX/2)-1.
+// maxTrailJump is OpenPGM's sanity bound ((UINT32_MAX/2)-1) on how far an
+// advertised trail may move at once, and on a data packet's sqn-trail
+// distance (a packet with sqn-trail >= 2^31-1 is malformed).
 const maxTrailJump = 1<<31 - 2
 
 // onData handles an ODATA or RDATA (OpenPGM pgm_on_data, pgm_rxw_add).
 func (r *Receiver) onData(t int64, p *peer, d *wire.Data) error {
-	if d.SQN-d.Trail > maxTrailJump {
-		r.stats.DroppedMalformed++
-		return errMalformed
-	}
 	if d.Type == wire.TypeRDATA {
 		r.stats.RDATA++
 	} else {
@@ -227,10 +224,6 @@ func (r *Receiver) onSPM(t int64, p *peer, m *wire.SPM) error {
 	if p.seenSPM && sqn.Less(m.SQN, p.lastSPM) {
 		r.stats.DroppedOldSPM++
 		return errOldSPM
-	}
-	if m.Lead+1-m.Trail > maxTrailJump { // a window of 2^31: nonsense
-		r.stats.DroppedMalformed++
-		return errMalformed
 	}
 	r.stats.SPMs++
 	// Unlike OpenPGM, the first SPM is accepted whatever its sqn; OpenPGM
