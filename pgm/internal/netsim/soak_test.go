@@ -3,6 +3,8 @@ package netsim_test
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -11,6 +13,18 @@ import (
 	"github.com/tickcast/tickcast/pgm/source"
 	"github.com/tickcast/tickcast/pgm/wire"
 )
+
+// soakPackets is how many packets each soak run publishes: 10 000, 2 000
+// with -short, or $PGM_SOAK_PACKETS for a long soak.
+func soakPackets() int {
+	if n, err := strconv.Atoi(os.Getenv("PGM_SOAK_PACKETS")); err == nil && n > 0 {
+		return n
+	}
+	if testing.Short() {
+		return 2000
+	}
+	return 10000
+}
 
 // chaos is a random network: each packet type lost with its probability,
 // some packets delayed (reordered) or duplicated.
@@ -44,12 +58,10 @@ func fastTimers(seed uint64, window int) receiver.Config {
 // reordering and duplicates, several receivers, several seeds. Nothing is
 // reported lost, everything is delivered once, in order.
 func TestSoakRepairable(t *testing.T) {
-	count := 20000
-	if testing.Short() {
-		count = 3000
-	}
+	count := soakPackets()
 	for seed := range uint64(8) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			t.Parallel()
 			src := source.Config{Rate: -1, WindowSQNs: 4000, FirstSQN: 0xFFFFFFFF - uint32(seed*1000)}
 			n := newNet(t, src, fastTimers(seed, 2000), fastTimers(seed+100, 2000))
 			n.Latency = 300 * µs
@@ -71,12 +83,10 @@ func TestSoakRepairable(t *testing.T) {
 // every sequence number from the join point is delivered or reported lost,
 // exactly once, in order.
 func TestSoakUnrepairable(t *testing.T) {
-	count := 20000
-	if testing.Short() {
-		count = 3000
-	}
+	count := soakPackets()
 	for seed := range uint64(8) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			t.Parallel()
 			src := source.Config{Rate: -1, WindowSQNs: 150, FirstSQN: 0x7FFFF000}
 			n := newNet(t, src, fastTimers(seed, 100), fastTimers(seed+100, 300))
 			n.Latency = 300 * µs
