@@ -3,8 +3,6 @@ package netsim
 import (
 	"encoding/binary"
 	"fmt"
-	"math/rand/v2"
-	"time"
 
 	"github.com/tickcast/tickcast/pgm/receiver"
 	"github.com/tickcast/tickcast/pgm/wire"
@@ -85,33 +83,4 @@ func (n *Net) Flights(typ wire.Type, from int) []*Flight {
 		out = append(out, f)
 	}
 	return out
-}
-
-// AnyNode selects the packets of every node in Flights.
-const AnyNode = -2
-
-// PublishEvery publishes count APDUs of size bytes, one every interval,
-// starting at start.
-func (n *Net) PublishEvery(start, interval time.Duration, count, size int) {
-	var next func()
-	left := count
-	t := start
-	next = func() {
-		n.Publish(1, size)
-		left--
-		if left > 0 {
-			t += interval
-			n.At(t, next)
-		}
-	}
-	n.At(t, next)
-}
-
-// Random drops each packet with the probability given for its type, from a
-// seeded generator, so that a run is reproducible.
-func Random(seed uint64, loss map[wire.Type]float64) Rule {
-	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	return func(f *Flight) Fate {
-		return Fate{Drop: rng.Float64() < loss[f.Type]}
-	}
 }

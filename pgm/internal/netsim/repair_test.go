@@ -34,7 +34,7 @@ func TestNoLoss(t *testing.T) {
 func TestSingleLossRepaired(t *testing.T) {
 	n := newNet(t, srcConfig(), rcvConfig())
 	n.Latency = ms
-	n.Rule = netsim.Drop(wire.TypeODATA, 5, 1, -1)
+	n.Rule = netsim.Drop(wire.TypeODATA, 5, 1, netsim.AnyNode)
 	n.Publish(10, 100)
 	n.Run(time.Second)
 	check(t, n, 0, 0)
@@ -82,7 +82,7 @@ func TestBurstLoss(t *testing.T) {
 func TestTailLossRepairedByHeartbeat(t *testing.T) {
 	n := newNet(t, srcConfig(), rcvConfig())
 	n.Latency = ms
-	n.Rule = netsim.Drop(wire.TypeODATA, 9, 1, -1)
+	n.Rule = netsim.Drop(wire.TypeODATA, 9, 1, netsim.AnyNode)
 	n.Publish(10, 100)
 	n.Run(time.Second)
 	check(t, n, 0, 0)
@@ -106,17 +106,17 @@ func TestRetries(t *testing.T) {
 		// NAK at 11 ms lost; WAIT_NCF ends at 211 ms, back-off to 221 ms.
 		{"NAK lost", netsim.Drop(wire.TypeNAK, 5, 1, netsim.SourceNode), "11ms[5] 221ms[5]", 223 * ms},
 		// The NCF and RDATA sent at 12 ms are lost: the same.
-		{"NCF and RDATA lost", netsim.Rules(netsim.Drop(wire.TypeNCF, 5, 1, -1), netsim.Drop(wire.TypeRDATA, 5, 1, -1)),
+		{"NCF and RDATA lost", netsim.Rules(netsim.Drop(wire.TypeNCF, 5, 1, netsim.AnyNode), netsim.Drop(wire.TypeRDATA, 5, 1, netsim.AnyNode)),
 			"11ms[5] 221ms[5]", 223 * ms},
 		// The NCF arrives at 13 ms, WAIT_DATA ends at 213 ms, back-off to 223 ms.
-		{"RDATA lost", netsim.Drop(wire.TypeRDATA, 5, 1, -1), "11ms[5] 223ms[5]", 225 * ms},
+		{"RDATA lost", netsim.Drop(wire.TypeRDATA, 5, 1, netsim.AnyNode), "11ms[5] 223ms[5]", 225 * ms},
 		// Only the NCF is lost: the RDATA repairs anyway.
-		{"NCF lost", netsim.Drop(wire.TypeNCF, 5, 1, -1), "11ms[5]", 13 * ms},
+		{"NCF lost", netsim.Drop(wire.TypeNCF, 5, 1, netsim.AnyNode), "11ms[5]", 13 * ms},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			n := newNet(t, srcConfig(), rcvConfig())
 			n.Latency = ms
-			n.Rule = netsim.Rules(netsim.Drop(wire.TypeODATA, 5, 1, -1), c.rule)
+			n.Rule = netsim.Rules(netsim.Drop(wire.TypeODATA, 5, 1, netsim.AnyNode), c.rule)
 			n.Publish(10, 100)
 			n.Run(time.Second)
 			check(t, n, 0, 0)
@@ -159,7 +159,7 @@ func TestDuplication(t *testing.T) {
 	n := newNet(t, srcConfig(), rcvConfig())
 	n.Rule = netsim.Rules(
 		func(*netsim.Flight) netsim.Fate { return netsim.Fate{Copies: 1} },
-		netsim.Drop(wire.TypeODATA, 50, 1, -1))
+		netsim.Drop(wire.TypeODATA, 50, 1, netsim.AnyNode))
 	n.PublishEvery(0, ms, 100, 100)
 	n.Run(time.Second)
 	s := check(t, n, 0, 0)
@@ -178,7 +178,7 @@ func TestDuplication(t *testing.T) {
 func TestSourceStopsAnswering(t *testing.T) {
 	n := newNet(t, srcConfig(), rcvConfig())
 	n.Latency = ms
-	n.Rule = netsim.Rules(netsim.Drop(wire.TypeODATA, 5, 1, -1), netsim.DropAll(wire.TypeNAK, -1))
+	n.Rule = netsim.Rules(netsim.Drop(wire.TypeODATA, 5, 1, netsim.AnyNode), netsim.DropAll(wire.TypeNAK, netsim.AnyNode))
 	n.Publish(10, 100)
 	n.Run(time.Minute)
 	s := check(t, n, 0, 0)
@@ -205,7 +205,7 @@ func TestTrailPassesLoss(t *testing.T) {
 	src.WindowSQNs = 20
 	n := newNet(t, src, rcvConfig())
 	n.Latency = ms
-	n.Rule = netsim.Rules(netsim.Drop(wire.TypeODATA, 5, 1, -1), netsim.DropAll(wire.TypeNAK, -1))
+	n.Rule = netsim.Rules(netsim.Drop(wire.TypeODATA, 5, 1, netsim.AnyNode), netsim.DropAll(wire.TypeNAK, netsim.AnyNode))
 	n.PublishEvery(0, ms, 100, 100)
 	n.Run(time.Second)
 	s := check(t, n, 0, 0)

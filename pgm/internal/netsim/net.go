@@ -36,6 +36,7 @@ func ReceiverAddr(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, 0, 0, b
 // Node indexes Flight uses besides receivers' indexes.
 const (
 	SourceNode = -1 // the source
+	AnyNode    = -2 // in rules and Flights: every node
 	Outsider   = -3 // a host injecting packets (Inject)
 )
 
@@ -70,50 +71,6 @@ func (f *Flight) String() string {
 		to = fmt.Sprintf("rcv%d", f.To)
 	}
 	return fmt.Sprintf("%v %s->%s %v %v #%d %+v", f.Sent.Format("15:04:05.000000"), from, to, f.Type, f.SQNs, f.Nth, f.Fate)
-}
-
-// Fate is what the network does to a packet.
-type Fate struct {
-	Drop   bool
-	Copies int           // extra copies delivered (duplicates)
-	Delay  time.Duration // on top of Net.Latency: later packets can overtake it
-}
-
-// A Rule decides a packet's Fate.
-type Rule func(*Flight) Fate
-
-// Rules combines rules: a packet is dropped if any drops it; copies and
-// delays add up.
-func Rules(rules ...Rule) Rule {
-	return func(f *Flight) Fate {
-		var out Fate
-		for _, r := range rules {
-			fa := r(f)
-			out.Drop = out.Drop || fa.Drop
-			out.Copies += fa.Copies
-			out.Delay += fa.Delay
-		}
-		return out
-	}
-}
-
-// Drop drops the nth transmission (1 = the first) of sqn's packets of type
-// typ towards receiver to (any receiver if to < 0 and the packet goes
-// downstream; the source if typ is upstream).
-func Drop(typ wire.Type, sqn uint32, nth, to int) Rule {
-	return func(f *Flight) Fate {
-		if f.Type == typ && f.Nth == nth && len(f.SQNs) > 0 && f.SQNs[0] == sqn && (to < 0 || f.To == to) {
-			return Fate{Drop: true}
-		}
-		return Fate{}
-	}
-}
-
-// DropAll drops every packet of type typ to receiver to (any if to < 0).
-func DropAll(typ wire.Type, to int) Rule {
-	return func(f *Flight) Fate {
-		return Fate{Drop: f.Type == typ && (to < 0 || f.To == to)}
-	}
 }
 
 // Node is a receiver with the application on top of it, which records
@@ -434,4 +391,21 @@ func (h *flights) Pop() any {
 	f := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return f
+}
+
+// PublishEvery publishes count APDUs of size bytes, one every interval,
+// starting at start.
+func (n *Net) PublishEvery(start, interval time.Duration, count, size int) {
+	var next func()
+	left := count
+	t := start
+	next = func() {
+		n.Publish(1, size)
+		left--
+		if left > 0 {
+			t += interval
+			n.At(t, next)
+		}
+	}
+	n.At(t, next)
 }
