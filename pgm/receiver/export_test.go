@@ -11,6 +11,9 @@ func (r *Receiver) CheckInvariants() error {
 		if p.index != i || r.peers[p.tsi] != p || p.expired {
 			return fmt.Errorf("peer %v: index %d at %d, expired %v", p.tsi, p.index, i, p.expired)
 		}
+		if len(p.naks) > int(p.w.size()) || cap(p.naks) != int(p.w.size()) {
+			return fmt.Errorf("peer %v: NAK queue %d/%d for a window of %d", p.tsi, len(p.naks), cap(p.naks), p.w.size())
+		}
 		if err := p.w.check(p.expired); err != nil {
 			return fmt.Errorf("peer %v: %w", p.tsi, err)
 		}

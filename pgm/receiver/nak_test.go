@@ -197,3 +197,35 @@ func TestNCFExtendsWindow(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+// A caller that does not poll for a long time does not make the queue of
+// NAKs to send grow beyond the window: sqns repaired meanwhile are dropped
+// from it, and the NAK finally sent names only what is still missing.
+func TestNAKQueueBoundedWithoutPoll(t *testing.T) {
+	cfg := config()
+	cfg.WindowSQNs = 8
+	h := newRT(t, cfg)
+	h.ok(t0, spm(0, 0, 0))
+	now := t0
+	q := uint32(1)
+	events := 0
+	for range 1000 {
+		// q is lost, q+1 reveals it, its NAK is due 10 ms later but nobody
+		// polls; then q is repaired.
+		h.ok(now, odata(q+1, 0))
+		now = now.Add(10 * ms)
+		h.r.HandleTimeout(now)
+		h.ok(now, rdata(q, 0))
+		q += 2
+		events += len(h.events())
+		if err := h.r.CheckInvariants(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.ok(now, odata(q+1, 0))
+	now = now.Add(10 * ms)
+	h.expectSent(now, "NAK [2001] to 10.0.0.1")
+	if events != 1+2000 || h.r.Stats().NAKsSent != 1 {
+		t.Errorf("%d events, stats %+v", events, h.r.Stats())
+	}
+}

@@ -33,8 +33,6 @@ func newBucket(rate, burst int64, maxTPDU int, maxCost int64) bucket {
 	return bucket{rate: rate, burst: burst, tokens: burst * nsPerSec}
 }
 
-func (b *bucket) limited() bool { return b.rate > 0 }
-
 // refill brings the tokens up to time now.
 func (b *bucket) refill(now int64) {
 	if now <= b.at {
