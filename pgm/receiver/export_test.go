@@ -17,7 +17,7 @@ func (r *Receiver) CheckInvariants() error {
 		if err := p.w.check(p.expired); err != nil {
 			return fmt.Errorf("peer %v: %w", p.tsi, err)
 		}
-		if d := p.deadline(); !r.timersDirty && d < r.timersAt {
+		if d := p.deadline(); d < r.timersAt {
 			return fmt.Errorf("peer %v: deadline %d before the receiver's %d", p.tsi, d, r.timersAt)
 		}
 	}

@@ -145,6 +145,9 @@ func FuzzReceiver(f *testing.F) {
 				}
 				_ = r.HandleDatagram(now, src, bs)
 			}
+			if err := r.CheckInvariants(); err != nil { // before Deadline tidies up
+				t.Fatal(err)
+			}
 			check()
 		}
 	})

@@ -27,7 +27,7 @@ func (r *Receiver) runPeerTimers(t int64, p *peer) {
 		}
 	}
 	w := &p.w
-	queued := len(p.naks)
+	queued := false
 	for s := w.nextTimer(); s != nil && s.expiry <= t; s = w.nextTimer() {
 		switch s.state {
 		case slotBackOff:
@@ -38,6 +38,7 @@ func (r *Receiver) runPeerTimers(t int64, p *peer) {
 			s.state = slotWaitNCF
 			w.setTimer(s, t+r.cfg.repeat)
 			p.queueNAK(s)
+			queued = true
 		case slotWaitNCF:
 			s.ncfRetries++
 			if int(s.ncfRetries) >= r.cfg.NAKNCFRetries {
@@ -60,7 +61,7 @@ func (r *Receiver) runPeerTimers(t int64, p *peer) {
 			w.clearTimer(s)
 		}
 	}
-	if len(p.naks) > queued {
+	if queued {
 		// NAK the oldest first; the heap gave them by expiry.
 		commit := w.commit
 		slices.SortFunc(p.naks[p.nakHead:], func(a, b uint32) int {

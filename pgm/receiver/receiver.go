@@ -27,8 +27,10 @@ type Receiver struct {
 	last     *peer              // the last peer looked up: most packets come from one source
 	ignore   []wire.TSI
 
-	// timersAt is a lower bound of the live peers' deadlines, exact when
-	// timersDirty is false.
+	// timersAt is a lower bound of the live peers' deadlines at all times
+	// (every new timer lowers it), so that advance never misses one; it is
+	// exact when timersDirty is false (a timer removed or postponed may
+	// leave it early, which costs a scan, not a missed timer).
 	timersAt    int64
 	timersDirty bool
 

@@ -274,6 +274,7 @@ func (r *Receiver) onNCF(t int64, p *peer, k *wire.NAK) error {
 		if s.state.missing() {
 			s.state = slotWaitData
 			w.setTimer(s, t+r.cfg.rdata)
+			r.noteTimer(t + r.cfg.rdata)
 			r.timersDirty = true
 		}
 	}
