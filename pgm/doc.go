@@ -11,7 +11,13 @@
 //   - [github.com/tickcast/tickcast/pgm/apdu]: how libzmq carries ZeroMQ
 //     messages over PGM: ZMTP/1.0 frames packed into APDUs with a 2-byte
 //     message offset, and the matching stream decoder.
+//   - [github.com/tickcast/tickcast/pgm/source]: the sending side of a
+//     session without I/O: transmit window, rate limit, SPM schedule,
+//     NAK/NCF/RDATA repair.
+//   - [github.com/tickcast/tickcast/pgm/receiver]: the receiving side
+//     without I/O: per-session receive windows, the NAK state machine, and
+//     in-order delivery with every loss reported in place.
 //
-// The protocol state machines (transmit and receive windows, NAK timers) and
-// the sockets build on these packages.
+// Sockets drive source and receiver with parsed packets and the current
+// time, send what they return, and sleep until their deadline.
 package pgm

@@ -1,0 +1,147 @@
+package receiver_test
+
+import (
+	"encoding/binary"
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/tickcast/tickcast/pgm/receiver"
+	"github.com/tickcast/tickcast/pgm/wire"
+)
+
+// Malformed and misdirected packets are dropped, counted, and change
+// nothing.
+func TestDropsGarbage(t *testing.T) {
+	h := joined(t, config())
+	good := encode(t, odata(3, 0))
+	badSum := slices.Clone(good)
+	badSum[len(badSum)-1] ^= 1
+	badLen := slices.Clone(good) // TSDU length disagrees with the payload
+	binary.BigEndian.PutUint16(badLen[14:], 100)
+	binary.BigEndian.PutUint16(badLen[6:], 0)
+	binary.BigEndian.PutUint16(badLen[6:], wire.Checksum(badLen))
+	wrongPort := odata(3, 0)
+	wrongPort.DataPort = 5556
+	poll := slices.Clone(good)
+	poll[4] = byte(wire.TypePOLL)
+	nakFromOther := &wire.NAK{Type: wire.TypeNAK, TSI: tsi, DataPort: dport, SQN: 3, Source: nla, Group: group}
+	for _, c := range []struct {
+		name string
+		b    []byte
+		stat func(receiver.Stats) uint64
+	}{
+		{"bad checksum", badSum, func(s receiver.Stats) uint64 { return s.DroppedParse }},
+		{"TSDU length mismatch", badLen, func(s receiver.Stats) uint64 { return s.DroppedParse }},
+		{"empty", nil, func(s receiver.Stats) uint64 { return s.DroppedParse }},
+		{"POLL", poll, func(s receiver.Stats) uint64 { return s.DroppedParse }},
+		{"wrong port", encode(t, wrongPort), func(s receiver.Stats) uint64 { return s.DroppedPort }},
+		{"sqn-trail >= 2^31-1", encode(t, odata(3, 3+0x80000001) /* trail 3-(2^31-1) */), func(s receiver.Stats) uint64 { return s.DroppedMalformed }},
+		{"SPM window of 2^31", encode(t, spm(9, 3, 3+0x7FFFFFFF)), func(s receiver.Stats) uint64 { return s.DroppedMalformed }},
+		{"another receiver's NAK", encode(t, nakFromOther), func(s receiver.Stats) uint64 { return s.DroppedUpstream }},
+	} {
+		before := c.stat(h.r.Stats())
+		if err := h.r.HandleDatagram(t0, src, c.b); !errors.Is(err, receiver.ErrDropped) {
+			t.Errorf("%s: %v", c.name, err)
+		}
+		if c.stat(h.r.Stats()) != before+1 {
+			t.Errorf("%s: not counted", c.name)
+		}
+	}
+	// A hand-made Packet whose header disagrees with its payload.
+	var p wire.Packet
+	_ = wire.ParsePacket(good, &p)
+	p.Header.TSDULength++
+	if err := h.r.HandlePacket(t0, src, &p); !errors.Is(err, receiver.ErrDropped) {
+		t.Errorf("hand-made mismatch: %v", err)
+	}
+	h.expectEvents()
+	h.ok(t0, odata(3, 0))
+	h.expectEvents("data 3")
+}
+
+// Data that cannot be delivered as one TSDU (a fragment of a multi-TPDU
+// APDU, which libzmq never sends, or a payload larger than MaxTSDU) still
+// takes its place in the sequence: it is reported lost, not NAKed forever.
+func TestUndeliverableData(t *testing.T) {
+	cfg := config()
+	cfg.MaxTSDU = 8
+	h := joined(t, cfg)
+	frag := odata(3, 0)
+	frag.Options.HasFragment = true
+	frag.Options.Fragment = wire.Fragment{FirstSQN: 3, Length: 5000}
+	one := odata(4, 0) // a one-TPDU APDU with OPT_FRAGMENT is fine
+	one.Options.HasFragment = true
+	one.Options.Fragment = wire.Fragment{FirstSQN: 4, Length: 8}
+	big := odata(5, 0)
+	big.Payload = append(big.Payload, "more than 8"...)
+	h.ok(t0, frag, one, big, odata(6, 0))
+	h.expectEvents("loss 3..3", "data 4", "loss 5..5", "data 6")
+	if st := h.r.Stats(); st.LostUnusable != 2 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// Duplicates of data held or delivered are dropped.
+func TestDuplicates(t *testing.T) {
+	h := joined(t, config())
+	h.ok(t0, odata(4, 0))
+	for _, d := range []*wire.Data{odata(4, 0), rdata(2, 0), odata(1, 0)} {
+		if err := h.in(t0, d); !errors.Is(err, receiver.ErrDropped) {
+			t.Errorf("duplicate %d: %v", d.SQN, err)
+		}
+	}
+	h.ok(t0, rdata(3, 0))
+	h.expectEvents("rdata 3", "data 4")
+	if st := h.r.Stats(); st.DroppedDuplicates != 1 || st.DroppedOld != 2 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// A sequence number far beyond the window (a forged one, or a receiver cut
+// off for longer than its window) costs one pass over the window, not a loop
+// over every skipped number: the receiver reports everything before it lost
+// and joins again there, without NAKing what it skipped.
+func TestJumpBeyondWindowRejoins(t *testing.T) {
+	h := joined(t, config())
+	h.ok(t0, odata(4, 0))
+	far := uint32(3 + 1<<30)
+	h.ok(t0, odata(far, 0))
+	h.expectEvents("loss 3..1073741826", "data 1073741827")
+	if err := h.in(t0, odata(5, 0)); !errors.Is(err, receiver.ErrDropped) {
+		t.Fatalf("data behind the new join point: %v", err)
+	}
+	st := h.r.Stats()
+	if st.Rejoins != 1 || st.Placeholders != 1 || st.LostJumped != 1<<30 || st.EvictedData != 1 {
+		t.Errorf("stats %+v", st)
+	}
+	h.expectSent(t0.Add(1e12)) // no NAKs: only the SPMR-less peer expiry
+	// An SPM lead jump does the same, joining after the lead.
+	h = joined(t, config())
+	h.ok(t0, spm(1, 0, 1000))
+	h.ok(t0, odata(1001, 0))
+	h.expectEvents("loss 3..1000", "data 1001")
+}
+
+// An advertised trail beyond an empty window moves the window to it: the
+// sqns in between were sent and never heard.
+func TestTrailJumpOnEmptyWindow(t *testing.T) {
+	h := joined(t, config())
+	h.ok(t0, spm(1, 50, 60))
+	h.expectEvents("loss 3..49")
+	h.expectSent(at(10*1e6), "NAK [50 51 52 53 54 55 56 57 58 59 60] to 10.0.0.1")
+}
+
+// A malformed packet of an unknown session does not create a peer.
+func TestMalformedCreatesNoPeer(t *testing.T) {
+	h := newRT(t, config())
+	for _, p := range []appender{odata(3, 3+0x80000001), spm(0, 3, 3+0x7FFFFFFF)} {
+		if err := h.in(t0, p); !errors.Is(err, receiver.ErrDropped) {
+			t.Fatal(err)
+		}
+	}
+	if h.r.Peers() != 0 {
+		t.Errorf("%d peers", h.r.Peers())
+	}
+	h.expectEvents()
+}
