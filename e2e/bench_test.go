@@ -76,10 +76,10 @@ func BenchmarkTCPThroughput(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			st := sub.Stats().Total
+			st := sub.Stats()
 			b.ReportMetric(float64(got)/b.Elapsed().Seconds(), "ticks/s")
 			b.ReportMetric(float64(st.Missing), "missing")
-			b.ReportMetric(float64(st.Ticks)/float64(max(st.Messages, 1)), "ticks/msg")
+			b.ReportMetric(float64(st.Ticks)/float64(max(st.Total.Messages, 1)), "ticks/msg")
 		})
 	}
 }

@@ -363,7 +363,7 @@ func TestSlowSubscriberLossIsReportedExactly(t *testing.T) {
 			t.Errorf("topic %s: delivered + reported missing = %d, published %d", tp, got, published[tp])
 		}
 	}
-	st := sub.Stats().Total
+	st := sub.Stats()
 	t.Logf("publisher dropped %d messages; subscriber got %d ticks, %d gaps, %d missing",
 		sink.Stats().Dropped, st.Ticks, st.Gaps, st.Missing)
 }
@@ -440,4 +440,119 @@ func TestVanishedPublisherIsReportedStaleThenRestart(t *testing.T) {
 	if !slices.Contains(kinds[slices.Index(kinds, subscriber.EventStale):], subscriber.EventActive) {
 		t.Fatalf("no active event after the stale one: %v", kinds)
 	}
+}
+
+// abFeed runs one publisher on two endpoints (one session: lines A and B),
+// each through a lossy relay, to one subscriber reading both lines.
+func abFeed(t *testing.T, dropA, dropB func(string, *schema.Message) bool) (*feedLog, *lossyProxy, *lossyProxy, subscriber.Stats) {
+	t.Helper()
+	sinkA, err := endpoint.Sink("tcp://127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sinkB, err := endpoint.Sink("tcp://127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := publisher.New(publisher.WithSink(sinkA, sinkB), publisher.WithHeartbeat(20*time.Millisecond), publisher.WithMaxBatch(8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newLossyProxy(t, sinkA.Stats().Endpoint, dropA)
+	b := newLossyProxy(t, sinkB.Stats().Endpoint, dropB)
+	srcA, _ := endpoint.Source(a.down.Endpoint(), endpoint.WithReconnect(10*time.Millisecond))
+	srcB, _ := endpoint.Source(b.down.Endpoint(), endpoint.WithReconnect(10*time.Millisecond))
+	// A generous arbitration window: the relays run on a loaded 2-core
+	// machine, and this test is about exactness, not timing.
+	sub, err := subscriber.New(context.Background(), subscriber.WithSource(srcA, srcB),
+		subscriber.WithArbitration(time.Second), subscriber.WithStaleAfter(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sub.Close() })
+	waitPeers(t, sinkA, 1)
+	waitPeers(t, sinkB, 1)
+	waitPeers(t, a.down, 1)
+	waitPeers(t, b.down, 1)
+	publishRandomBatches(t, pub, []string{"X", "Y"}, 3000, rand.New(rand.NewPCG(5, 6)))
+	pub.Close()
+	// The session ends once both lines have ended it.
+	log := readUntil(t, sub, untilSessionEnd)
+	return log, a, b, sub.Stats()
+}
+
+// ticksIn returns the set of ticks in runs.
+func ticksIn(runs []seqRange) map[uint64]bool {
+	m := map[uint64]bool{}
+	for _, r := range runs {
+		for s := r.first; s <= r.last; s++ {
+			m[s] = true
+		}
+	}
+	return m
+}
+
+func TestABLinesMaskLossOnOneLine(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	log, a, _, st := abFeed(t,
+		func(string, *schema.Message) bool { return rng.IntN(5) == 0 }, // A loses a fifth
+		func(string, *schema.Message) bool { return false })
+	for _, tp := range []string{"X", "Y"} {
+		if len(a.lost(tp)) == 0 {
+			t.Fatalf("line A dropped nothing on %s", tp)
+		}
+		if got := log.ticks[tp]; len(got) != 3000 || !slices.Equal(got, seqRangeSlice(1, 3000)) {
+			t.Fatalf("topic %s: %d ticks delivered, want 1..3000 in order", tp, len(got))
+		}
+		if len(log.gaps[tp]) != 0 {
+			t.Fatalf("topic %s: gaps %v reported though line B had everything", tp, log.gaps[tp])
+		}
+	}
+	lost := uint64(len(ticksIn(a.lost("X"))) + len(ticksIn(a.lost("Y"))))
+	if st.Gaps != 0 || st.Lines[0].Missing != lost || st.Lines[1].Missing != 0 {
+		t.Fatalf("feed gaps %d; line A missing %d (dropped %d), line B missing %d", st.Gaps, st.Lines[0].Missing, lost, st.Lines[1].Missing)
+	}
+}
+
+func TestABGapsAreExactlyWhatEveryLineLost(t *testing.T) {
+	rngA, rngB := rand.New(rand.NewPCG(9, 10)), rand.New(rand.NewPCG(11, 12))
+	log, a, b, st := abFeed(t,
+		func(string, *schema.Message) bool { return rngA.IntN(3) == 0 },
+		func(string, *schema.Message) bool { return rngB.IntN(3) == 0 })
+	var both uint64
+	for _, tp := range []string{"X", "Y"} {
+		la, lb := ticksIn(a.lost(tp)), ticksIn(b.lost(tp))
+		var want []uint64 // lost on both lines
+		for s := range la {
+			if lb[s] {
+				want = append(want, s)
+			}
+		}
+		slices.Sort(want)
+		both += uint64(len(want))
+		var got []uint64
+		for _, g := range log.gaps[tp] {
+			got = append(got, seqRangeSlice(g.first, g.last)...)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("topic %s: gaps cover %d ticks, both lines lost %d", tp, len(got), len(want))
+		}
+		if uint64(len(log.ticks[tp]))+uint64(len(got)) != 3000 {
+			t.Fatalf("topic %s: %d delivered + %d missing != 3000", tp, len(log.ticks[tp]), len(got))
+		}
+	}
+	if both == 0 {
+		t.Fatal("no tick was lost on both lines: the test proves little")
+	}
+	if st.Missing != both {
+		t.Fatalf("feed missing %d, want %d", st.Missing, both)
+	}
+}
+
+func seqRangeSlice(from, to uint64) []uint64 {
+	var s []uint64
+	for i := from; i <= to; i++ {
+		s = append(s, i)
+	}
+	return s
 }

@@ -339,8 +339,8 @@ func TestTickcastSubReadsLibzmqPub(t *testing.T) {
 			t.Errorf("topic %s: got %d ticks, want %d, in order", tp, len(got[tp]), len(seqs))
 		}
 	}
-	st := sub.Stats().Total
-	if st.DecodeErrors != uint64(garbage) || st.Gaps != 0 || st.Missing != 0 {
+	st := sub.Stats()
+	if st.Total.DecodeErrors != uint64(garbage) || st.Gaps != 0 || st.Missing != 0 {
 		t.Fatalf("stats %+v: want %d decode errors, no gaps", st, garbage)
 	}
 }

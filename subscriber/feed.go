@@ -2,63 +2,83 @@ package subscriber
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/tickcast/tickcast/schema"
 	"github.com/tickcast/tickcast/topic"
 )
 
-// defaultStale is how long a line may be silent before it is stale, until it
-// advertises a heartbeat interval; then it is staleHeartbeats intervals.
+// Defaults.
 const (
+	// defaultStale is how long a line may be silent before it is stale,
+	// until it advertises a heartbeat interval; then it is staleHeartbeats
+	// intervals.
 	defaultStale    = 3 * time.Second
 	staleHeartbeats = 3
+	// DefaultArbitration is how long, at most, ticks that arrived on one
+	// line after a hole in it wait for another line of the same feed to
+	// fill the hole. It costs nothing when no line loses anything, and
+	// nothing with a single line.
+	DefaultArbitration = 50 * time.Millisecond
 )
 
 // feed is the subscriber's protocol logic, without I/O and without a clock:
-// it takes messages and the time, and queues events. Subscriber feeds it
-// from its sources; tests feed it directly.
+// it takes messages, transport events and the time, and queues events.
+// Subscriber feeds it from its sources; tests feed it directly.
+//
+// Lines that carry the same session are one feed (A/B redundancy): each tick
+// is delivered once, from whichever line brings it first; a gap is reported
+// only when no line can fill it. Each line also keeps its own position per
+// topic, so that what each line lost is counted exactly, filled or not.
 type feed struct {
-	topics     *topic.Set
-	staleAfter time.Duration // 0: from the publisher's heartbeat interval
-	lines      []*line
-	sessions   map[uint64]*session
+	topics      *topic.Set
+	staleAfter  time.Duration // 0: from the publisher's heartbeat interval
+	arbitration time.Duration
+	lines       []*line
+	sessions    map[uint64]*session
+	waiting     []*topicState // topics with ticks held or a hole pending
 
 	events []Event // queued events; events[head:] not yet delivered
 	head   int
 	ticks  []schema.Tick // storage for the Ticks of queued events
 	msg    schema.Message
+
+	ticksOut, gaps, missing counter // the feed's own counters
 }
 
 // line is the state of one source.
 type line struct {
 	endpoint  string
 	session   *session // the session this line carries, nil before the first message
+	topics    map[string]*lineTopic
 	heartbeat time.Duration
 	lastHeard time.Time
 	stale     bool
+	down      bool // the transport lost its connection
 	ended     bool // the session ended: silence is expected
 	stats     lineCounters
+}
+
+// lineTopic is where one line is in one topic's sequence.
+type lineTopic struct {
+	next uint64 // the sequence number this line should bring next
 }
 
 // session is one publisher session: the feed its lines carry.
 type session struct {
 	id     uint64
-	lines  int // lines carrying it
+	lines  []*line
 	ended  bool
 	topics map[string]*topicState
 }
 
-type topicState struct {
-	next uint64 // the sequence number due next
-}
-
-func newFeed(topics *topic.Set, staleAfter time.Duration) *feed {
-	return &feed{topics: topics, staleAfter: staleAfter, sessions: make(map[uint64]*session)}
+func newFeed(topics *topic.Set, staleAfter, arbitration time.Duration) *feed {
+	return &feed{topics: topics, staleAfter: staleAfter, arbitration: arbitration, sessions: make(map[uint64]*session)}
 }
 
 func (f *feed) addLine(endpoint string, now time.Time) *line {
-	l := &line{endpoint: endpoint, lastHeard: now}
+	l := &line{endpoint: endpoint, lastHeard: now, topics: make(map[string]*lineTopic)}
 	f.lines = append(f.lines, l)
 	return l
 }
@@ -81,15 +101,17 @@ func (f *feed) pop() Event {
 func (f *feed) emit(ev Event) { f.events = append(f.events, ev) }
 
 // lineEvent handles a transport's report about line l.
-func (f *feed) lineEvent(l *line, e LineEvent) {
+func (f *feed) lineEvent(l *line, e LineEvent, now time.Time) {
 	var kind EventKind
 	switch e.Kind {
 	case LineUp:
 		kind = EventLineUp
 		l.stats.connects.add(1)
+		l.down = false
 	case LineDown:
 		kind = EventLineDown
 		l.stats.disconnects.add(1)
+		l.down = true
 	case LineLoss:
 		kind = EventLineLoss
 		l.stats.transportLoss.add(e.Lost)
@@ -99,6 +121,50 @@ func (f *feed) lineEvent(l *line, e LineEvent) {
 	ev := Event{Kind: kind, Line: l.endpoint, Detail: e.Detail}
 	if l.session != nil {
 		ev.Session = l.session.id
+	}
+	f.emit(ev)
+	if l.down {
+		// A line that is down fills no hole, and ends no session: stop
+		// waiting for it.
+		f.resolveAll(now)
+		if l.session != nil {
+			f.maybeEnd(l.session, nil)
+		}
+	}
+}
+
+// maybeEnd reports the end of session s once every line that may carry it
+// and can still speak (up, not stale) has said so: until then another line
+// may still bring ticks that the first to end had lost. A line that has not
+// heard any session yet may be the other line, lagging. The session's holes
+// are settled first: the end comes after every tick and gap. by is the line
+// whose news prompted the call, if any.
+func (f *feed) maybeEnd(s *session, by *line) {
+	if s.ended {
+		return
+	}
+	ended := false
+	for _, l := range f.lines {
+		switch {
+		case l.session != nil && l.session != s:
+		case l.session == s && l.ended:
+			ended = true
+		case !l.down && !l.stale:
+			return // it may still speak
+		}
+	}
+	if !ended {
+		return // no line said the session ended: it went silent (stale)
+	}
+	for _, t := range slices.Clone(f.waiting) {
+		if t.session == s {
+			f.resolve(t, t.since.Add(f.arbitration), nil) // nobody can fill it now
+		}
+	}
+	s.ended = true
+	ev := Event{Kind: EventSessionEnd, Session: s.id}
+	if by != nil {
+		ev.Line = by.endpoint
 	}
 	f.emit(ev)
 }
@@ -137,23 +203,12 @@ func (f *feed) message(l *line, m *Raw, recv time.Time) {
 	case schema.EndOfSession:
 		if control {
 			l.ended = true
-			if !s.ended {
-				s.ended = true
-				f.emit(Event{Kind: EventSessionEnd, Line: l.endpoint, Session: s.id})
-			}
+			f.resolveAll(recv) // this line brings nothing more: stop waiting for it
+			f.maybeEnd(s, l)
 		}
 	case schema.TopicHeartbeat:
-		if control {
-			return
-		}
-		t := s.topics[string(m.Topic)]
-		if t == nil {
-			// Late join: the topic starts after the heartbeat's sequence.
-			s.topics[string(m.Topic)] = &topicState{next: msg.TopicSeq + 1}
-			return
-		}
-		if msg.TopicSeq >= t.next {
-			f.gap(l, s, m.Topic, t, msg.TopicSeq+1, true)
+		if !control {
+			f.topicHeartbeat(l, s, m.Topic, msg.TopicSeq, recv)
 		}
 	case schema.Batch:
 		if control {
@@ -172,8 +227,14 @@ func (f *feed) attach(l *line, id uint64) *session {
 	var prev uint64
 	if old := l.session; old != nil {
 		prev = old.id
-		if old.lines--; old.lines == 0 {
-			delete(f.sessions, old.id)
+		for i, m := range old.lines {
+			if m == l {
+				old.lines = append(old.lines[:i], old.lines[i+1:]...)
+				break
+			}
+		}
+		if len(old.lines) == 0 {
+			f.dropSession(old)
 		}
 	}
 	s := f.sessions[id]
@@ -182,61 +243,113 @@ func (f *feed) attach(l *line, id uint64) *session {
 		f.sessions[id] = s
 		f.emit(Event{Kind: EventSessionStart, Line: l.endpoint, Session: id, PrevSession: prev})
 	}
-	s.lines++
+	s.lines = append(s.lines, l)
 	l.session, l.ended = s, false
+	clear(l.topics) // positions in the old session mean nothing in this one
 	if prev != 0 {
 		l.stats.restarts.add(1)
 	}
 	return s
 }
 
-// batch delivers the ticks of msg that are new, in order, and reports gaps.
-func (f *feed) batch(l *line, s *session, topic []byte, msg *schema.Message, recv time.Time) {
-	t := s.topics[string(topic)]
-	if t == nil {
+// dropSession forgets a session no line carries any more.
+func (f *feed) dropSession(s *session) {
+	delete(f.sessions, s.id)
+	for i := 0; i < len(f.waiting); {
+		if f.waiting[i].session == s {
+			f.waiting[i] = f.waiting[len(f.waiting)-1]
+			f.waiting = f.waiting[:len(f.waiting)-1]
+			continue
+		}
+		i++
+	}
+}
+
+// lineTopic returns l's position in topic, creating it (unstarted) if need be.
+func (l *line) topic(name []byte) (lt *lineTopic, started bool) {
+	if lt = l.topics[string(name)]; lt != nil {
+		return lt, true
+	}
+	lt = &lineTopic{}
+	l.topics[string(name)] = lt
+	return lt, false
+}
+
+// batch takes the ticks of msg that line l brought on topic.
+func (f *feed) batch(l *line, s *session, name []byte, msg *schema.Message, recv time.Time) {
+	t := s.topic(name)
+	lt, lineStarted := l.topic(name)
+	if !t.started {
 		// Late join: the first tick seen starts the topic; nothing before
 		// it was ever ours to miss.
-		t = &topicState{next: msg.Tick(0).Seq}
-		s.topics[string(topic)] = t
+		t.started, t.next = true, msg.Tick(0).Seq
 	}
-	start := len(f.ticks)
+	run := len(f.ticks) // the run of ticks delivered straight from this message
+	src := origin{line: l, recv: recv, send: msg.SendTime, stream: msg.StreamSeq}
 	for i := range msg.Len() {
 		tick := msg.Tick(i)
+		// The line's own sequence: what this line lost.
+		if lineStarted && tick.Seq < lt.next {
+			l.stats.duplicates.add(1) // the transport repeated itself
+			continue
+		}
+		if lineStarted && tick.Seq > lt.next {
+			l.stats.gaps.add(1)
+			l.stats.missing.add(tick.Seq - lt.next)
+		}
+		lt.next, lineStarted = tick.Seq+1, true
+		// The feed's sequence: what the application gets.
 		switch {
 		case tick.Seq < t.next:
-			l.stats.duplicates.add(1)
-			continue
-		case tick.Seq > t.next:
-			f.flushTicks(l, s, topic, msg, recv, start)
-			f.gap(l, s, topic, t, tick.Seq, false)
-			start = len(f.ticks)
+			l.stats.duplicates.add(1) // another line brought it first
+		case tick.Seq == t.next:
+			f.ticks = append(f.ticks, tick)
+			t.next++
+			l.stats.ticks.add(1)
+			f.ticksOut.add(1)
+			if len(t.held) > 0 && t.held[0].tick.Seq == t.next {
+				// It filled a hole: the held ticks behind it follow.
+				f.flushRun(t, src, run)
+				f.drain(t)
+				run = len(f.ticks)
+			}
+		default:
+			t.hold(tick, src)
 		}
-		f.ticks = append(f.ticks, tick)
-		t.next = tick.Seq + 1
 	}
-	f.flushTicks(l, s, topic, msg, recv, start)
+	f.flushRun(t, src, run)
+	f.resolve(t, recv, l)
 }
 
-// flushTicks queues an EventTicks for f.ticks[start:], if any.
-func (f *feed) flushTicks(l *line, s *session, topic []byte, msg *schema.Message, recv time.Time, start int) {
-	if len(f.ticks) == start {
+// topicHeartbeat takes a topic heartbeat: the topic's last sequence number.
+func (f *feed) topicHeartbeat(l *line, s *session, name []byte, last uint64, now time.Time) {
+	t := s.topic(name)
+	lt, lineStarted := l.topic(name)
+	if lineStarted && last >= lt.next {
+		l.stats.gaps.add(1)
+		l.stats.missing.add(last + 1 - lt.next)
+	}
+	if !lineStarted || last >= lt.next {
+		lt.next = last + 1
+	}
+	if !t.started {
+		// Late join: the topic starts after the heartbeat's sequence.
+		t.started, t.next = true, last+1
 		return
 	}
-	ticks := f.ticks[start:len(f.ticks):len(f.ticks)]
-	l.stats.ticks.add(uint64(len(ticks)))
-	f.emit(Event{
-		Kind: EventTicks, Line: l.endpoint, Session: s.id,
-		Topic: topic, Ticks: ticks,
-		StreamSeq: msg.StreamSeq, SendTime: msg.SendTime, RecvTime: recv,
-	})
+	if last+1 > t.known {
+		t.known = last + 1
+	}
+	f.resolve(t, now, l)
 }
 
-func (f *feed) gap(l *line, s *session, topic []byte, t *topicState, received uint64, heartbeat bool) {
-	g := Gap{Expected: t.next, Received: received, Missing: received - t.next, Heartbeat: heartbeat}
-	l.stats.gaps.add(1)
-	l.stats.missing.add(g.Missing)
-	t.next = received
-	f.emit(Event{Kind: EventGap, Line: l.endpoint, Session: s.id, Topic: topic, Gap: g})
+// flushRun queues an EventTicks for the ticks f.ticks[run:], delivered
+// straight from one message.
+func (f *feed) flushRun(t *topicState, o origin, run int) {
+	if len(f.ticks) == run {
+		return
+	}
+	f.emit(o.event(t, f.ticks[run:len(f.ticks):len(f.ticks)]))
 }
 
 // stale returns how long l may be silent.
@@ -250,14 +363,16 @@ func (f *feed) stale(l *line) time.Duration {
 	return defaultStale
 }
 
-// timeout queues the stale events due at now.
+// timeout queues the events due at now: stale lines, and the gaps of holes
+// no line filled within the arbitration window.
 func (f *feed) timeout(now time.Time) {
+	staled := false
 	for _, l := range f.lines {
 		if l.stale || l.ended {
 			continue
 		}
 		if silent := now.Sub(l.lastHeard); silent >= f.stale(l) {
-			l.stale = true
+			l.stale, staled = true, true
 			l.stats.stale.add(1)
 			ev := Event{Kind: EventStale, Line: l.endpoint,
 				Detail: fmt.Sprintf("nothing heard for %v", silent.Round(time.Millisecond))}
@@ -267,18 +382,31 @@ func (f *feed) timeout(now time.Time) {
 			f.emit(ev)
 		}
 	}
+	if staled || len(f.waiting) > 0 {
+		f.resolveAll(now)
+	}
+	if staled {
+		for _, ss := range f.sessions {
+			f.maybeEnd(ss, nil)
+		}
+	}
 }
 
-// deadline returns when the next stale check is due (zero: none).
+// deadline returns when timeout has something to do next (zero: never).
 func (f *feed) deadline() time.Time {
 	var d time.Time
-	for _, l := range f.lines {
-		if l.stale || l.ended {
-			continue
-		}
-		if at := l.lastHeard.Add(f.stale(l)); d.IsZero() || at.Before(d) {
+	earliest := func(at time.Time) {
+		if d.IsZero() || at.Before(d) {
 			d = at
 		}
+	}
+	for _, l := range f.lines {
+		if !l.stale && !l.ended {
+			earliest(l.lastHeard.Add(f.stale(l)))
+		}
+	}
+	for _, t := range f.waiting {
+		earliest(t.since.Add(f.arbitration))
 	}
 	return d
 }

@@ -27,7 +27,7 @@ func newFeedTest(t *testing.T, staleAfter time.Duration, prefixes ...string) *fe
 		set.Add([]byte(p))
 	}
 	ft := &feedTest{t: t, enc: schema.NewEncoder(0), now: time.Unix(1_700_000_000, 0)}
-	ft.f = newFeed(&set, staleAfter)
+	ft.f = newFeed(&set, staleAfter, DefaultArbitration)
 	return ft
 }
 
@@ -50,6 +50,16 @@ func (ft *feedTest) send(l *line, topic string, h schema.Header, seqs ...uint64)
 	body := ft.enc.Encode(h, ticks)
 	ft.f.message(l, &Raw{Topic: []byte(topic), Body: body, Frames: 2, Size: len(topic) + len(body)}, ft.now)
 	return ft.drain()
+}
+
+// rawBatch encodes a batch message (the caller delivers it).
+func rawBatch(ft *feedTest, session uint64, topic string, seqs ...uint64) *Raw {
+	var ticks []schema.Tick
+	for _, s := range seqs {
+		ticks = append(ticks, schema.Tick{Seq: s})
+	}
+	body := append([]byte(nil), ft.enc.Encode(schema.Header{Type: schema.Batch, Session: session, StreamSeq: ft.seq}, ticks)...)
+	return &Raw{Topic: []byte(topic), Body: body, Frames: 2, Size: len(topic) + len(body)}
 }
 
 func (ft *feedTest) batch(l *line, session uint64, topic string, seqs ...uint64) []string {
@@ -245,9 +255,9 @@ func TestTwoLinesOfOneSessionDeliverEachTickOnce(t *testing.T) {
 func TestLineEventsBecomeEvents(t *testing.T) {
 	ft := newFeedTest(t, 0, "")
 	a := ft.line("A")
-	ft.f.lineEvent(a, LineEvent{Kind: LineUp, Detail: "127.0.0.1:1"})
-	ft.f.lineEvent(a, LineEvent{Kind: LineDown, Detail: "EOF"})
-	ft.f.lineEvent(a, LineEvent{Kind: LineLoss, Lost: 3})
+	ft.f.lineEvent(a, LineEvent{Kind: LineUp, Detail: "127.0.0.1:1"}, ft.now)
+	ft.f.lineEvent(a, LineEvent{Kind: LineDown, Detail: "EOF"}, ft.now)
+	ft.f.lineEvent(a, LineEvent{Kind: LineLoss, Lost: 3}, ft.now)
 	expect(t, ft.drain(), "line-up A", "line-down A", "line-loss A")
 	if s := a.stats.snapshot("A"); s.Connects != 1 || s.Disconnects != 1 || s.TransportLoss != 3 {
 		t.Fatalf("stats %+v", s)

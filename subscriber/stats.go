@@ -2,16 +2,18 @@ package subscriber
 
 import "sync/atomic"
 
-// LineStats are one line's counters.
+// LineStats are one line's counters. With several lines of one feed (A/B),
+// Gaps and Missing are what this line lost, whether another line filled it
+// or not; Stats.Gaps and Stats.Missing are what the application lost.
 type LineStats struct {
 	Endpoint      string
 	Messages      uint64 // messages received, whatever they were
 	Bytes         uint64 // bytes of those messages
-	Ticks         uint64 // ticks delivered from this line
-	Gaps          uint64 // gaps detected on this line
-	Missing       uint64 // ticks those gaps lost
+	Ticks         uint64 // ticks this line delivered first
+	Gaps          uint64 // holes in this line's own sequence
+	Missing       uint64 // ticks those holes lost on this line
 	DecodeErrors  uint64 // malformed or foreign messages, skipped
-	Duplicates    uint64 // ticks already delivered, skipped
+	Duplicates    uint64 // ticks another line (or this one) had brought already
 	Filtered      uint64 // messages on topics not subscribed, skipped
 	Connects      uint64
 	Disconnects   uint64
@@ -37,10 +39,13 @@ func (s *LineStats) Add(o LineStats) {
 	s.TransportLoss += o.TransportLoss
 }
 
-// Stats are a subscriber's counters: per line and in total.
+// Stats are a subscriber's counters: what the application got, and per line.
 type Stats struct {
-	Lines []LineStats
-	Total LineStats
+	Ticks   uint64      // ticks delivered
+	Gaps    uint64      // gaps reported (EventGap): holes no line filled
+	Missing uint64      // ticks those gaps lost
+	Lines   []LineStats // per line
+	Total   LineStats   // the lines' counters added up
 }
 
 // counter is a counter with one writer (the goroutine calling Next) and any

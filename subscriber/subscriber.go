@@ -27,10 +27,11 @@ var ErrClosed = errors.New("subscriber: closed")
 type Option func(*config) error
 
 type config struct {
-	sources    []Source
-	topics     []string
-	staleAfter time.Duration
-	logger     *slog.Logger
+	sources     []Source
+	topics      []string
+	staleAfter  time.Duration
+	arbitration time.Duration
+	logger      *slog.Logger
 }
 
 // WithSource adds lines to read. The subscriber owns them from then on and
@@ -55,6 +56,20 @@ func WithStaleAfter(d time.Duration) Option {
 			return fmt.Errorf("subscriber: stale timeout %v must be positive", d)
 		}
 		c.staleAfter = d
+		return nil
+	}
+}
+
+// WithArbitration sets how long ticks that arrived on one line after a hole
+// in it may wait for another line of the same feed to fill the hole, before
+// the hole is reported as a gap (default 50ms). It adds no delay when no
+// line loses anything, or with a single line.
+func WithArbitration(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("subscriber: negative arbitration window %v", d)
+		}
+		c.arbitration = d
 		return nil
 	}
 }
@@ -101,7 +116,7 @@ type delivery struct {
 // New starts a subscriber on its sources. When ctx is done the subscriber
 // closes.
 func New(ctx context.Context, opts ...Option) (*Subscriber, error) {
-	cfg := config{logger: slog.Default()}
+	cfg := config{logger: slog.Default(), arbitration: DefaultArbitration}
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
 			return nil, err
@@ -122,7 +137,7 @@ func New(ctx context.Context, opts ...Option) (*Subscriber, error) {
 	}
 	s.wait.Stop()
 	set := &topic.Set{}
-	s.feed = newFeed(set, cfg.staleAfter)
+	s.feed = newFeed(set, cfg.staleAfter, cfg.arbitration)
 	now := time.Now()
 	for _, src := range cfg.sources {
 		s.lines = append(s.lines, s.feed.addLine(src.Endpoint(), now))
@@ -257,7 +272,7 @@ func (s *Subscriber) receive() error {
 	}
 	l := s.lines[d.src]
 	for _, e := range d.batch.Events {
-		s.feed.lineEvent(l, e)
+		s.feed.lineEvent(l, e, time.Now())
 	}
 	s.cur, s.curLine, s.next = d.batch, l, 0
 	return nil
@@ -328,7 +343,7 @@ func (s *Subscriber) closeSources() error {
 // Stats returns the counters, up to the event Next returned last. It may be
 // called from any goroutine.
 func (s *Subscriber) Stats() Stats {
-	var st Stats
+	st := Stats{Ticks: s.feed.ticksOut.get(), Gaps: s.feed.gaps.get(), Missing: s.feed.missing.get()}
 	for _, l := range s.lines {
 		ls := l.stats.snapshot(l.endpoint)
 		st.Lines = append(st.Lines, ls)

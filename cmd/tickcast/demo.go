@@ -154,7 +154,7 @@ func runDemo(ctx context.Context, e *env, args []string) (int, error) {
 	w.printf("%-8s %-14s %12s %6s %9s %9s %9s %9s\n", "sub", "topics", "ticks", "gaps", "missing", "p50", "p99", "max")
 	ok := true
 	for _, s := range subs {
-		st := s.sub.Stats().Total
+		st := s.sub.Stats()
 		l := latencyOf(s.tally.lat)
 		topics := "all"
 		if len(s.topics) > 0 {
@@ -181,7 +181,7 @@ func runDemo(ctx context.Context, e *env, args []string) (int, error) {
 	check(trader.tally.ticks == want && len(trader.tally.topics) == 2,
 		"trader received exactly AAPL and MSFT (%s ticks, %d topics)", count(trader.tally.ticks), len(trader.tally.topics))
 	rs := r.Stats()
-	lst := lossy.sub.Stats().Total
+	lst := lossy.sub.Stats()
 	check(lst.Missing == rs.DroppedTicks && lossy.tally.ticks+lst.Missing == ps.Published,
 		"the lossy line dropped %s batches (%s ticks); the lossy subscriber reported %s gaps, %s ticks missing: exact",
 		count(rs.Dropped), count(rs.DroppedTicks), count(lst.Gaps), count(lst.Missing))

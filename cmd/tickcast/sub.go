@@ -189,7 +189,7 @@ func (t *tally) status(s subscriber.Stats) string {
 		lines = append(lines, fmt.Sprintf("%s %s", l.Endpoint, state))
 	}
 	return fmt.Sprintf("received %s ticks, %s gaps, %s missing, %s decode errors | %s",
-		count(s.Total.Ticks), count(s.Total.Gaps), count(s.Total.Missing), count(s.Total.DecodeErrors),
+		count(s.Ticks), count(s.Gaps), count(s.Missing), count(s.Total.DecodeErrors),
 		strings.Join(lines, ", "))
 }
 
@@ -226,9 +226,9 @@ type lineSummary struct {
 	Endpoint      string `json:"endpoint"`
 	Messages      uint64 `json:"messages"`
 	Bytes         uint64 `json:"bytes"`
-	Ticks         uint64 `json:"ticks"`
-	Gaps          uint64 `json:"gaps"`
-	Missing       uint64 `json:"missing"`
+	Ticks         uint64 `json:"ticks_first"` // ticks this line delivered first
+	Gaps          uint64 `json:"line_gaps"`   // holes in this line's own sequence
+	Missing       uint64 `json:"line_missing"`
 	DecodeErrors  uint64 `json:"decode_errors"`
 	Duplicates    uint64 `json:"duplicates"`
 	Connects      uint64 `json:"connects"`
@@ -248,7 +248,7 @@ func latencyOf(h *hdrhistogram.Histogram) latencySummary {
 
 func (t *tally) summary(s subscriber.Stats, elapsed time.Duration, timedOut bool) summary {
 	out := summary{
-		Type: "summary", Received: t.ticks, Gaps: s.Total.Gaps, Missing: s.Total.Missing,
+		Type: "summary", Received: t.ticks, Gaps: s.Gaps, Missing: s.Missing,
 		DecodeErrors: s.Total.DecodeErrors, Duplicates: s.Total.Duplicates,
 		Latency: latencyOf(t.lat), ClockSkew: t.clockSkew,
 		Sessions: t.starts, Restarts: t.restarts, Ends: t.ends,
@@ -438,8 +438,9 @@ func writeSummary(w io.Writer, s summary) {
 		fmt.Fprintf(w, "(%d topics in all; with --json every one is listed)\n", len(names))
 	}
 	for _, l := range s.Lines {
-		fmt.Fprintf(w, "line %s: %s messages, %s bytes, connected %d time(s), lost %d, stale %d, transport loss %d\n",
-			l.Endpoint, count(l.Messages), count(l.Bytes), l.Connects, l.Disconnects, l.Stale, l.TransportLoss)
+		fmt.Fprintf(w, "line %s: %s messages, %s bytes; first with %s ticks, %s duplicates; lost %s ticks in %s holes; connected %d, disconnected %d, stale %d, transport loss %d\n",
+			l.Endpoint, count(l.Messages), count(l.Bytes), count(l.Ticks), count(l.Duplicates), count(l.Missing), count(l.Gaps),
+			l.Connects, l.Disconnects, l.Stale, l.TransportLoss)
 	}
 	if s.Sessions > 0 {
 		fmt.Fprintf(w, "sessions %d (restarts %d, ended %d)\n", s.Sessions, s.Restarts, s.Ends)
