@@ -60,6 +60,22 @@ type line struct {
 	stats     lineCounters
 }
 
+// publishState makes the line's state visible to Stats.
+func (l *line) publishState() {
+	st := LineActive
+	switch {
+	case l.down:
+		st = LineLost
+	case l.ended:
+		st = LineEnded
+	case l.stale:
+		st = LineStale
+	case l.session == nil:
+		st = LineConnecting
+	}
+	l.stats.state.set(uint64(st))
+}
+
 // lineTopic is where one line is in one topic's sequence.
 type lineTopic struct {
 	next uint64 // the sequence number this line should bring next
@@ -118,6 +134,7 @@ func (f *feed) lineEvent(l *line, e LineEvent, now time.Time) {
 	default:
 		return
 	}
+	l.publishState()
 	ev := Event{Kind: kind, Line: l.endpoint, Detail: e.Detail}
 	if l.session != nil {
 		ev.Session = l.session.id
@@ -194,6 +211,7 @@ func (f *feed) message(l *line, m *Raw, recv time.Time) {
 		f.emit(Event{Kind: EventActive, Line: l.endpoint, Session: msg.Session})
 	}
 	s := f.attach(l, msg.Session)
+	defer l.publishState()
 
 	switch msg.Type {
 	case schema.Heartbeat:
@@ -373,6 +391,7 @@ func (f *feed) timeout(now time.Time) {
 		}
 		if silent := now.Sub(l.lastHeard); silent >= f.stale(l) {
 			l.stale, staled = true, true
+			l.publishState()
 			l.stats.stale.add(1)
 			ev := Event{Kind: EventStale, Line: l.endpoint,
 				Detail: fmt.Sprintf("nothing heard for %v", silent.Round(time.Millisecond))}

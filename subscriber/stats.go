@@ -1,12 +1,44 @@
 package subscriber
 
-import "sync/atomic"
+import (
+	"fmt"
+	"sync/atomic"
+)
+
+// LineState is what a line is doing now.
+type LineState uint8
+
+// Line states.
+const (
+	LineConnecting LineState = iota // nothing heard yet
+	LineActive                      // heard within the stale timeout
+	LineStale                       // silent past the stale timeout
+	LineLost                        // the transport lost its connection
+	LineEnded                       // its session ended; silence expected
+)
+
+func (s LineState) String() string {
+	switch s {
+	case LineConnecting:
+		return "connecting"
+	case LineActive:
+		return "active"
+	case LineStale:
+		return "stale"
+	case LineLost:
+		return "down"
+	case LineEnded:
+		return "ended"
+	}
+	return fmt.Sprintf("state(%d)", uint8(s))
+}
 
 // LineStats are one line's counters. With several lines of one feed (A/B),
 // Gaps and Missing are what this line lost, whether another line filled it
 // or not; Stats.Gaps and Stats.Missing are what the application lost.
 type LineStats struct {
 	Endpoint      string
+	State         LineState
 	Messages      uint64 // messages received, whatever they were
 	Bytes         uint64 // bytes of those messages
 	Ticks         uint64 // ticks this line delivered first
@@ -56,16 +88,18 @@ type counter struct{ v atomic.Uint64 }
 
 func (c *counter) add(n uint64) { c.v.Store(c.v.Load() + n) }
 func (c *counter) get() uint64  { return c.v.Load() }
+func (c *counter) set(n uint64) { c.v.Store(n) }
 
 // lineCounters are a line's counters as the feed updates them.
 type lineCounters struct {
 	messages, bytes, ticks, gaps, missing, decodeErrors, duplicates, filtered counter
 	connects, disconnects, restarts, stale, transportLoss                     counter
+	state                                                                     counter // a LineState
 }
 
 func (c *lineCounters) snapshot(endpoint string) LineStats {
 	return LineStats{
-		Endpoint: endpoint,
+		Endpoint: endpoint, State: LineState(c.state.get()),
 		Messages: c.messages.get(), Bytes: c.bytes.get(), Ticks: c.ticks.get(),
 		Gaps: c.gaps.get(), Missing: c.missing.get(), DecodeErrors: c.decodeErrors.get(),
 		Duplicates: c.duplicates.get(), Filtered: c.filtered.get(),

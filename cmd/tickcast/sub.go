@@ -180,17 +180,15 @@ func (t *tally) add(ev *subscriber.Event) {
 func (t *tally) status(s subscriber.Stats) string {
 	var lines []string
 	for _, l := range s.Lines {
-		state := "up"
-		if l.Connects == 0 {
-			state = "connecting"
-		} else if l.Disconnects >= l.Connects {
-			state = "down"
+		line := fmt.Sprintf("%s %s", l.Endpoint, l.State)
+		if len(s.Lines) > 1 { // A/B: who delivers first, what each loses
+			line += fmt.Sprintf(" first %s lost %s", count(l.Ticks), count(l.Missing))
 		}
-		lines = append(lines, fmt.Sprintf("%s %s", l.Endpoint, state))
+		lines = append(lines, line)
 	}
 	return fmt.Sprintf("received %s ticks, %s gaps, %s missing, %s decode errors | %s",
 		count(s.Ticks), count(s.Gaps), count(s.Missing), count(s.Total.DecodeErrors),
-		strings.Join(lines, ", "))
+		strings.Join(lines, " | "))
 }
 
 // summary is what sub prints at exit; with --json it is the last line.
@@ -224,6 +222,7 @@ type latencySummary struct {
 
 type lineSummary struct {
 	Endpoint      string `json:"endpoint"`
+	State         string `json:"state"`
 	Messages      uint64 `json:"messages"`
 	Bytes         uint64 `json:"bytes"`
 	Ticks         uint64 `json:"ticks_first"` // ticks this line delivered first
@@ -256,7 +255,7 @@ func (t *tally) summary(s subscriber.Stats, elapsed time.Duration, timedOut bool
 	}
 	for _, l := range s.Lines {
 		out.Lines = append(out.Lines, lineSummary{
-			Endpoint: l.Endpoint, Messages: l.Messages, Bytes: l.Bytes, Ticks: l.Ticks,
+			Endpoint: l.Endpoint, State: l.State.String(), Messages: l.Messages, Bytes: l.Bytes, Ticks: l.Ticks,
 			Gaps: l.Gaps, Missing: l.Missing, DecodeErrors: l.DecodeErrors, Duplicates: l.Duplicates,
 			Connects: l.Connects, Disconnects: l.Disconnects, Stale: l.Stale, TransportLoss: l.TransportLoss,
 		})
@@ -438,8 +437,8 @@ func writeSummary(w io.Writer, s summary) {
 		fmt.Fprintf(w, "(%d topics in all; with --json every one is listed)\n", len(names))
 	}
 	for _, l := range s.Lines {
-		fmt.Fprintf(w, "line %s: %s messages, %s bytes; first with %s ticks, %s duplicates; lost %s ticks in %s holes; connected %d, disconnected %d, stale %d, transport loss %d\n",
-			l.Endpoint, count(l.Messages), count(l.Bytes), count(l.Ticks), count(l.Duplicates), count(l.Missing), count(l.Gaps),
+		fmt.Fprintf(w, "line %s (%s): %s messages, %s bytes; first with %s ticks, %s duplicates; lost %s ticks in %s holes; connected %d, disconnected %d, stale %d, transport loss %d\n",
+			l.Endpoint, l.State, count(l.Messages), count(l.Bytes), count(l.Ticks), count(l.Duplicates), count(l.Missing), count(l.Gaps),
 			l.Connects, l.Disconnects, l.Stale, l.TransportLoss)
 	}
 	if s.Sessions > 0 {
