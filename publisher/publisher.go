@@ -166,6 +166,10 @@ type Topic struct {
 	out      []schema.Tick // ticks being sent (sender only)
 	lastSent uint64        // sequence number of the last tick sent (sender only)
 	hb       topicHB       // heartbeat schedule (sender only)
+	// The topic's previous message (sender only): its stream sequence and
+	// the topic's sequence before it, sent with the next message so that a
+	// subscriber that lost it knows (schema.Header.PrevStreamSeq).
+	prevStream, prevTopic uint64
 }
 
 // New starts a publisher with a new session.
@@ -372,7 +376,8 @@ func (p *Publisher) cycle() bool {
 	for _, t := range p.flushing {
 		for out := t.out; len(out) > 0; {
 			n := min(len(out), p.cfg.maxBatch)
-			p.send(t.name, schema.Header{Type: schema.Batch}, out[:n], false)
+			p.send(t.name, schema.Header{Type: schema.Batch, PrevStreamSeq: t.prevStream, PrevTopicSeq: t.prevTopic}, out[:n], false)
+			t.prevStream, t.prevTopic = p.streamSeq, out[0].Seq-1
 			out = out[n:]
 		}
 		t.lastSent = t.out[len(t.out)-1].Seq
@@ -406,7 +411,9 @@ func (p *Publisher) sendControl(typ schema.MessageType) {
 
 func (p *Publisher) sendTopicHeartbeat(t *Topic) {
 	p.heartbeats.Add(1)
-	p.send(t.name, schema.Header{Type: schema.TopicHeartbeat, TopicSeq: t.lastSent}, nil, true)
+	p.send(t.name, schema.Header{Type: schema.TopicHeartbeat, TopicSeq: t.lastSent,
+		PrevStreamSeq: t.prevStream, PrevTopicSeq: t.prevTopic}, nil, true)
+	t.prevStream, t.prevTopic = p.streamSeq, t.lastSent
 }
 
 // send encodes one message and hands it to every sink.

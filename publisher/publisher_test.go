@@ -153,6 +153,32 @@ func TestEveryMessageCarriesSessionAndStreamSequence(t *testing.T) {
 	}
 }
 
+func TestMessagesChainToTheirTopicsPreviousMessage(t *testing.T) {
+	p, sink := newTestPublisher(t, WithMaxBatch(3), WithHeartbeat(time.Hour))
+	p.Topic("A").PublishBatch(make([]schema.Tick, 7)) // 3 + 3 + 1
+	p.Topic("B").PublishBatch(make([]schema.Tick, 2))
+	p.Close() // A and B get their topic heartbeats
+	prev := map[string][2]uint64{}
+	for _, m := range sink.messages() {
+		if m.topic == schema.ControlTopic {
+			continue
+		}
+		want := prev[m.topic]
+		if m.h.PrevStreamSeq != want[0] || m.h.PrevTopicSeq != want[1] {
+			t.Fatalf("%s message %d: prev (%d, %d), want (%d, %d)", m.topic, m.h.StreamSeq,
+				m.h.PrevStreamSeq, m.h.PrevTopicSeq, want[0], want[1])
+		}
+		before := m.h.TopicSeq // a heartbeat carries no ticks
+		if m.h.Type == schema.Batch {
+			before = m.ticks[0].Seq - 1
+		}
+		prev[m.topic] = [2]uint64{m.h.StreamSeq, before}
+	}
+	if len(prev) != 2 {
+		t.Fatalf("topics %v", prev)
+	}
+}
+
 func TestBatchesAreSplitAtMaxBatch(t *testing.T) {
 	p, sink := newTestPublisher(t, WithMaxBatch(4))
 	ticks := make([]schema.Tick, 10)

@@ -23,9 +23,10 @@ type Relay struct {
 	// session ends always are.
 	drop func(topic []byte, m *schema.Message) bool
 	// seen holds the topics forwarded in the current session. A topic's
-	// first batch is where a subscriber joins the topic, and loss before a
-	// join point cannot be detected by anyone; a lossy link that dropped it
-	// would test nothing but that. So it is never dropped.
+	// first batch is where a subscriber joins the topic: it can tell that
+	// one message before that point was lost (schema.Header.PrevStreamSeq),
+	// not how much if several were. A lossy link that dropped first batches
+	// would test that limit rather than the feed, so it never does.
 	seen    map[string]struct{}
 	session uint64
 

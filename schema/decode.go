@@ -32,11 +32,13 @@ const (
 	slotTopicSeq
 	slotHeartbeat
 	slotTicks
+	slotPrevStreamSeq
+	slotPrevTopicSeq
 	numSlots
 )
 
 // Sizes of the fields in the table (ticks is a 4-byte offset to the vector).
-var slotSize = [numSlots]uint64{1, 1, 8, 8, 8, 8, 8, 4}
+var slotSize = [numSlots]uint64{1, 1, 8, 8, 8, 8, 8, 4, 8, 8}
 
 // Message is a decoded message: a view of the bytes it was decoded from,
 // valid while those bytes are. The zero value is ready for Decode; reuse one
@@ -113,6 +115,8 @@ func (m *Message) decode(buf []byte) error {
 	m.SendTime = msg.SendTimeNs()
 	m.TopicSeq = msg.TopicSeq()
 	m.Heartbeat = msg.HeartbeatNs()
+	m.PrevStreamSeq = msg.PrevStreamSeq()
+	m.PrevTopicSeq = msg.PrevTopicSeq()
 
 	// The tick vector: a forward offset to [length u32][length × TickSize].
 	if off := fieldOffset(buf, vt, vtSize, slotTicks); off != 0 {

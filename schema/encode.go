@@ -36,6 +36,8 @@ func (e *Encoder) Encode(h Header, ticks []Tick) []byte {
 	fb.MessageAddSendTimeNs(b, h.SendTime)
 	fb.MessageAddTopicSeq(b, h.TopicSeq)
 	fb.MessageAddHeartbeatNs(b, h.Heartbeat)
+	fb.MessageAddPrevStreamSeq(b, h.PrevStreamSeq)
+	fb.MessageAddPrevTopicSeq(b, h.PrevTopicSeq)
 	if len(ticks) > 0 {
 		fb.MessageAddTicks(b, vec)
 	}

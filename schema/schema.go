@@ -104,4 +104,8 @@ type Header struct {
 	SendTime  int64  // ns since the Unix epoch, when the message was encoded
 	TopicSeq  uint64 // TopicHeartbeat: the topic's last sequence number
 	Heartbeat int64  // Heartbeat: the publisher's heartbeat interval in ns
+	// Batch and TopicHeartbeat: the stream sequence of the previous message
+	// on the topic (0: none) and the topic's last sequence number before it.
+	PrevStreamSeq uint64
+	PrevTopicSeq  uint64
 }

@@ -57,7 +57,8 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 		{"batch of one", Header{Type: Batch, Session: 9, StreamSeq: 1, SendTime: 5}, sampleTicks(1)},
 		{"batch of many", Header{Type: Batch, Session: math.MaxUint64, StreamSeq: math.MaxUint64, SendTime: -1}, sampleTicks(500)},
 		{"heartbeat", Header{Type: Heartbeat, Session: 3, StreamSeq: 77, SendTime: 123, Heartbeat: 1e9}, nil},
-		{"topic heartbeat", Header{Type: TopicHeartbeat, Session: 3, StreamSeq: 78, TopicSeq: 1234}, nil},
+		{"topic heartbeat", Header{Type: TopicHeartbeat, Session: 3, StreamSeq: 78, TopicSeq: 1234, PrevStreamSeq: 70, PrevTopicSeq: 1200}, nil},
+		{"batch with its predecessor", Header{Type: Batch, Session: 3, StreamSeq: 90, PrevStreamSeq: 78, PrevTopicSeq: 1234}, sampleTicks(2)},
 		{"end of session", Header{Type: EndOfSession, Session: 3, StreamSeq: 79}, nil},
 		{"extreme tick values", Header{Type: Batch, Session: 1}, []Tick{{
 			Price: math.MinInt64, Size: math.MaxInt64, Seq: math.MaxUint64, EventTime: math.MinInt64,

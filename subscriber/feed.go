@@ -51,6 +51,7 @@ type feed struct {
 type line struct {
 	endpoint  string
 	session   *session // the session this line carries, nil before the first message
+	join      uint64   // the stream sequence of the first message it had of the session
 	topics    map[string]*lineTopic
 	heartbeat time.Duration
 	lastHeard time.Time
@@ -85,6 +86,7 @@ type lineTopic struct {
 type session struct {
 	id     uint64
 	lines  []*line
+	join   uint64 // the earliest stream sequence any line had of the session
 	ended  bool
 	topics map[string]*topicState
 }
@@ -212,6 +214,12 @@ func (f *feed) message(l *line, m *Raw, recv time.Time) {
 	}
 	s := f.attach(l, msg.Session)
 	defer l.publishState()
+	if l.join == 0 || msg.StreamSeq < l.join {
+		l.join = msg.StreamSeq
+	}
+	if s.join == 0 || l.join < s.join {
+		s.join = l.join
+	}
 
 	switch msg.Type {
 	case schema.Heartbeat:
@@ -226,7 +234,7 @@ func (f *feed) message(l *line, m *Raw, recv time.Time) {
 		}
 	case schema.TopicHeartbeat:
 		if !control {
-			f.topicHeartbeat(l, s, m.Topic, msg.TopicSeq, recv)
+			f.topicHeartbeat(l, s, m.Topic, &msg.Header, recv)
 		}
 	case schema.Batch:
 		if control {
@@ -262,7 +270,7 @@ func (f *feed) attach(l *line, id uint64) *session {
 		f.emit(Event{Kind: EventSessionStart, Line: l.endpoint, Session: id, PrevSession: prev})
 	}
 	s.lines = append(s.lines, l)
-	l.session, l.ended = s, false
+	l.session, l.ended, l.join = s, false, 0
 	clear(l.topics) // positions in the old session mean nothing in this one
 	if prev != 0 {
 		l.stats.restarts.add(1)
@@ -293,29 +301,46 @@ func (l *line) topic(name []byte) (lt *lineTopic, started bool) {
 	return lt, false
 }
 
+// joinTopic returns where a topic first heard in a message with the given
+// predecessor starts: at first, or, when the topic's previous message was
+// sent after join (so it was ours to get, and we did not get it), just after
+// what preceded that message: the ticks it held are a hole. (Exact when one
+// message was lost before the topic was first heard; a lower bound if more.)
+func joinTopic(first, join uint64, h *schema.Header) uint64 {
+	if h.PrevStreamSeq != 0 && h.PrevStreamSeq >= join && h.PrevTopicSeq+1 < first {
+		return h.PrevTopicSeq + 1
+	}
+	return first
+}
+
 // batch takes the ticks of msg that line l brought on topic.
 func (f *feed) batch(l *line, s *session, name []byte, msg *schema.Message, recv time.Time) {
 	t := s.topic(name)
 	lt, lineStarted := l.topic(name)
+	first := msg.Tick(0).Seq
+	if !lineStarted {
+		lt.next, lineStarted = joinTopic(first, l.join, &msg.Header), true
+	}
 	if !t.started {
-		// Late join: the first tick seen starts the topic; nothing before
-		// it was ever ours to miss.
-		t.started, t.next = true, msg.Tick(0).Seq
+		// Late join: the topic starts at the first tick seen, unless its
+		// previous message should have been heard; nothing before that was
+		// ever ours to miss.
+		t.started, t.next = true, joinTopic(first, s.join, &msg.Header)
 	}
 	run := len(f.ticks) // the run of ticks delivered straight from this message
 	src := origin{line: l, recv: recv, send: msg.SendTime, stream: msg.StreamSeq}
 	for i := range msg.Len() {
 		tick := msg.Tick(i)
 		// The line's own sequence: what this line lost.
-		if lineStarted && tick.Seq < lt.next {
+		if tick.Seq < lt.next {
 			l.stats.duplicates.add(1) // the transport repeated itself
 			continue
 		}
-		if lineStarted && tick.Seq > lt.next {
+		if tick.Seq > lt.next {
 			l.stats.gaps.add(1)
 			l.stats.missing.add(tick.Seq - lt.next)
 		}
-		lt.next, lineStarted = tick.Seq+1, true
+		lt.next = tick.Seq + 1
 		// The feed's sequence: what the application gets.
 		switch {
 		case tick.Seq < t.next:
@@ -340,20 +365,22 @@ func (f *feed) batch(l *line, s *session, name []byte, msg *schema.Message, recv
 }
 
 // topicHeartbeat takes a topic heartbeat: the topic's last sequence number.
-func (f *feed) topicHeartbeat(l *line, s *session, name []byte, last uint64, now time.Time) {
+func (f *feed) topicHeartbeat(l *line, s *session, name []byte, h *schema.Header, now time.Time) {
+	last := h.TopicSeq
 	t := s.topic(name)
 	lt, lineStarted := l.topic(name)
-	if lineStarted && last >= lt.next {
+	if !lineStarted {
+		lt.next = joinTopic(last+1, l.join, h)
+	}
+	if last >= lt.next {
 		l.stats.gaps.add(1)
 		l.stats.missing.add(last + 1 - lt.next)
 	}
-	if !lineStarted || last >= lt.next {
-		lt.next = last + 1
-	}
+	lt.next = max(lt.next, last+1)
 	if !t.started {
-		// Late join: the topic starts after the heartbeat's sequence.
-		t.started, t.next = true, last+1
-		return
+		// Late join: the topic starts after the heartbeat's sequence,
+		// unless its previous message should have been heard.
+		t.started, t.next = true, joinTopic(last+1, s.join, h)
 	}
 	if last+1 > t.known {
 		t.known = last + 1

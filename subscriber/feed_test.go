@@ -291,3 +291,52 @@ func TestHandlingMessagesAllocatesNothing(t *testing.T) {
 		t.Fatalf("%v allocations per 64-tick message", n)
 	}
 }
+
+func TestATopicsFirstMessageLostAfterJoiningIsAGap(t *testing.T) {
+	tests := []struct {
+		name string
+		prev uint64 // the previous message on X: its stream sequence
+		want []string
+	}{
+		// The line joined the session at stream sequence 1 (the heartbeat
+		// below); X's first message we hear is stream 3, its ticks 44, 45.
+		{"previous message before we joined", 0, []string{"ticks X 44,45"}},
+		{"previous message after we joined: lost", 2, []string{"gap X 41..43 missing 3 by seq", "ticks X 44,45"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ft := newFeedTest(t, time.Hour, "")
+			a := ft.line("A")
+			ft.control(a, schema.Heartbeat, 7, time.Second) // stream 1: the join point
+			ft.seq++                                        // stream 2: a message on X that did not arrive
+			got := ft.send(a, "X", schema.Header{Type: schema.Batch, Session: 7, PrevStreamSeq: tt.prev, PrevTopicSeq: 40}, 44, 45)
+			expect(t, got, tt.want...)
+		})
+	}
+}
+
+func TestATopicFirstHeardThroughAHeartbeatAfterALostMessage(t *testing.T) {
+	ft := newFeedTest(t, time.Hour, "")
+	a := ft.line("A")
+	ft.control(a, schema.Heartbeat, 7, time.Second) // stream 1
+	ft.seq++                                        // stream 2: X's last batch (ticks 11..13), lost
+	got := ft.send(a, "X", schema.Header{Type: schema.TopicHeartbeat, Session: 7, TopicSeq: 13, PrevStreamSeq: 2, PrevTopicSeq: 10})
+	expect(t, got, "gap X 11..13 missing 3 by hb")
+	expect(t, ft.batch(a, 7, "X", 14), "ticks X 14")
+}
+
+func TestAFirstMessageLostOnOneLineOnly(t *testing.T) {
+	ft := newFeedTest(t, time.Hour, "")
+	a, b := ft.line("A"), ft.line("B")
+	ft.control(a, schema.Heartbeat, 7, time.Second)
+	ft.seq--
+	ft.control(b, schema.Heartbeat, 7, time.Second) // both joined at stream 1
+	ft.seq++                                        // stream 2: X's first batch (1, 2)
+	ft.seq--
+	expect(t, ft.send(b, "X", schema.Header{Type: schema.Batch, Session: 7}, 1, 2), "ticks X 1,2")
+	// A lost it: A's first X message (stream 3) points back to it.
+	expect(t, ft.send(a, "X", schema.Header{Type: schema.Batch, Session: 7, PrevStreamSeq: 2, PrevTopicSeq: 0}, 3), "ticks X 3")
+	if a.stats.missing.get() != 2 || b.stats.missing.get() != 0 || ft.f.gaps.get() != 0 {
+		t.Fatalf("A missing %d, B missing %d, feed gaps %d; want 2, 0, 0", a.stats.missing.get(), b.stats.missing.get(), ft.f.gaps.get())
+	}
+}

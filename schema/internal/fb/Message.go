@@ -136,8 +136,32 @@ func (rcv *Message) TicksLength() int {
 	return 0
 }
 
+func (rcv *Message) PrevStreamSeq() uint64 {
+	o := flatbuffers.UOffsetT(rcv._tab.Offset(20))
+	if o != 0 {
+		return rcv._tab.GetUint64(o + rcv._tab.Pos)
+	}
+	return 0
+}
+
+func (rcv *Message) MutatePrevStreamSeq(n uint64) bool {
+	return rcv._tab.MutateUint64Slot(20, n)
+}
+
+func (rcv *Message) PrevTopicSeq() uint64 {
+	o := flatbuffers.UOffsetT(rcv._tab.Offset(22))
+	if o != 0 {
+		return rcv._tab.GetUint64(o + rcv._tab.Pos)
+	}
+	return 0
+}
+
+func (rcv *Message) MutatePrevTopicSeq(n uint64) bool {
+	return rcv._tab.MutateUint64Slot(22, n)
+}
+
 func MessageStart(builder *flatbuffers.Builder) {
-	builder.StartObject(8)
+	builder.StartObject(10)
 }
 func MessageAddVersion(builder *flatbuffers.Builder, version byte) {
 	builder.PrependByteSlot(0, version, 0)
@@ -165,6 +189,12 @@ func MessageAddTicks(builder *flatbuffers.Builder, ticks flatbuffers.UOffsetT) {
 }
 func MessageStartTicksVector(builder *flatbuffers.Builder, numElems int) flatbuffers.UOffsetT {
 	return builder.StartVector(40, numElems, 8)
+}
+func MessageAddPrevStreamSeq(builder *flatbuffers.Builder, prevStreamSeq uint64) {
+	builder.PrependUint64Slot(8, prevStreamSeq, 0)
+}
+func MessageAddPrevTopicSeq(builder *flatbuffers.Builder, prevTopicSeq uint64) {
+	builder.PrependUint64Slot(9, prevTopicSeq, 0)
 }
 func MessageEnd(builder *flatbuffers.Builder) flatbuffers.UOffsetT {
 	return builder.EndObject()
