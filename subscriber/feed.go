@@ -56,12 +56,13 @@ type line struct {
 	heartbeat time.Duration
 	lastHeard time.Time
 	stale     bool
-	down      bool // the transport lost its connection
-	ended     bool // the session ended: silence is expected
+	down      bool      // the transport lost its connection
+	ended     bool      // the session ended: silence is expected
+	state     LineState // as last published
 	stats     lineCounters
 }
 
-// publishState makes the line's state visible to Stats.
+// publishState makes the line's state visible to Stats, if it changed.
 func (l *line) publishState() {
 	st := LineActive
 	switch {
@@ -74,7 +75,10 @@ func (l *line) publishState() {
 	case l.session == nil:
 		st = LineConnecting
 	}
-	l.stats.state.set(uint64(st))
+	if st != l.state {
+		l.state = st
+		l.stats.state.set(uint64(st))
+	}
 }
 
 // lineTopic is where one line is in one topic's sequence.
@@ -301,6 +305,24 @@ func (l *line) topic(name []byte) (lt *lineTopic, started bool) {
 	return lt, false
 }
 
+// inOrder appends msg's ticks to f.ticks and reports whether they are
+// exactly the ones due next on the topic, on the line as in the feed, with
+// nothing held; if not, it takes them back off.
+func (f *feed) inOrder(t *topicState, lt *lineTopic, msg *schema.Message) bool {
+	if len(t.held) > 0 || lt.next != t.next {
+		return false
+	}
+	start := len(f.ticks)
+	f.ticks = msg.AppendTicks(f.ticks)
+	for i, tk := range f.ticks[start:] {
+		if tk.Seq != t.next+uint64(i) {
+			f.ticks = f.ticks[:start]
+			return false
+		}
+	}
+	return true
+}
+
 // joinTopic returns where a topic first heard in a message with the given
 // predecessor starts: at first, or, when the topic's previous message was
 // sent after join (so it was ours to get, and we did not get it), just after
@@ -329,11 +351,30 @@ func (f *feed) batch(l *line, s *session, name []byte, msg *schema.Message, recv
 	}
 	run := len(f.ticks) // the run of ticks delivered straight from this message
 	src := origin{line: l, recv: recv, send: msg.SendTime, stream: msg.StreamSeq}
+	if f.inOrder(t, lt, msg) {
+		// The common case, taken whole: the ticks are decoded once, straight
+		// into the event's storage.
+		n := uint64(msg.Len())
+		t.next += n
+		lt.next = t.next
+		l.stats.ticks.add(n)
+		f.ticksOut.add(n)
+		f.flushRun(t, src, run)
+		return
+	}
+	// Counted locally and published once per message: a counter update is
+	// an atomic store, too dear per tick.
+	var delivered, dups uint64
+	defer func() {
+		l.stats.ticks.add(delivered)
+		f.ticksOut.add(delivered)
+		l.stats.duplicates.add(dups)
+	}()
 	for i := range msg.Len() {
 		tick := msg.Tick(i)
 		// The line's own sequence: what this line lost.
 		if tick.Seq < lt.next {
-			l.stats.duplicates.add(1) // the transport repeated itself
+			dups++ // the transport repeated itself
 			continue
 		}
 		if tick.Seq > lt.next {
@@ -344,12 +385,11 @@ func (f *feed) batch(l *line, s *session, name []byte, msg *schema.Message, recv
 		// The feed's sequence: what the application gets.
 		switch {
 		case tick.Seq < t.next:
-			l.stats.duplicates.add(1) // another line brought it first
+			dups++ // another line brought it first
 		case tick.Seq == t.next:
 			f.ticks = append(f.ticks, tick)
 			t.next++
-			l.stats.ticks.add(1)
-			f.ticksOut.add(1)
+			delivered++
 			if len(t.held) > 0 && t.held[0].tick.Seq == t.next {
 				// It filled a hole: the held ticks behind it follow.
 				f.flushRun(t, src, run)

@@ -340,3 +340,42 @@ func TestAFirstMessageLostOnOneLineOnly(t *testing.T) {
 		t.Fatalf("A missing %d, B missing %d, feed gaps %d; want 2, 0, 0", a.stats.missing.get(), b.stats.missing.get(), ft.f.gaps.get())
 	}
 }
+
+// BenchmarkFeed measures the feed's handling of batch messages (decode,
+// filtering, sequence checks, arbitration bookkeeping, events) on 50
+// topics, per message and per tick.
+func BenchmarkFeed(b *testing.B) {
+	for _, n := range []int{1, 8, 64} {
+		b.Run(fmt.Sprint("ticks=", n), func(b *testing.B) {
+			var set topic.Set
+			set.Add(nil)
+			f := newFeed(&set, time.Hour, DefaultArbitration)
+			l := f.addLine("A", time.Now())
+			enc := schema.NewEncoder(0)
+			topics := make([][]byte, 50)
+			seqs := make([]uint64, 50)
+			for i := range topics {
+				topics[i] = fmt.Appendf(nil, "SYM%02d", i)
+			}
+			ticks := make([]schema.Tick, n)
+			bodies := make([][]byte, 50)
+			raw := &Raw{Frames: 2}
+			now := time.Now()
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				k := i % 50
+				for j := range ticks {
+					seqs[k]++
+					ticks[j].Seq = seqs[k]
+				}
+				bodies[k] = append(bodies[k][:0], enc.Encode(schema.Header{Type: schema.Batch, Session: 1, StreamSeq: uint64(i + 1)}, ticks)...)
+				raw.Topic, raw.Body = topics[k], bodies[k]
+				f.message(l, raw, now)
+				for f.pending() {
+					f.pop()
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/tick")
+		})
+	}
+}
