@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/tickcast/tickcast/pgm/apdu"
 )
 
 // Network is the way PGM is carried.
@@ -29,6 +31,15 @@ func (n Network) String() string {
 		return "pgm"
 	}
 	return fmt.Sprintf("network(%d)", uint8(n))
+}
+
+// MaxAPDU returns the largest APDU sent on the network, offset included:
+// libzmq's PGM_MSS, so that a libzmq receiver never sees a fragmented APDU.
+func (n Network) MaxAPDU() int {
+	if n == PGM {
+		return apdu.MaxAPDUPGM
+	}
+	return apdu.MaxAPDUEPGM
 }
 
 // Endpoint is a parsed pgm:// or epgm:// endpoint: where a session's

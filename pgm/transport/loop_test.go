@@ -31,6 +31,7 @@ func TestSenderToReceiver(t *testing.T) {
 			snd.Wake()
 			waitFor(t, 10*time.Second, "all APDUs", func() bool { return c.count() >= n })
 			snd.Close(time.Second)
+			st := rcv.Stats()
 			c.mu.Lock()
 			defer c.mu.Unlock()
 			for i := range want {
@@ -38,7 +39,6 @@ func TestSenderToReceiver(t *testing.T) {
 					t.Fatalf("APDU %d differs", i)
 				}
 			}
-			st := rcv.Stats()
 			t.Logf("sender %+v", snd.Stats())
 			t.Logf("receiver %+v", st)
 			if len(c.losses) != 0 || st.Receiver.DroppedDuplicates != 0 {

@@ -15,7 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tickcast/tickcast/pgm/apdu"
 	"github.com/tickcast/tickcast/pgm/source"
 	"github.com/tickcast/tickcast/pgm/wire"
 )
@@ -148,11 +147,9 @@ func NewSender(ctx context.Context, ep Endpoint, cfg SenderConfig, feed Feeder) 
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	switch ep.Network {
-	case EPGM:
-		sc.MaxTSDU, s.port = apdu.MaxAPDUEPGM, ep.Port
-	case PGM:
-		sc.MaxTSDU = apdu.MaxAPDUPGM
+	sc.MaxTSDU = ep.Network.MaxAPDU()
+	if ep.Network == EPGM {
+		s.port = ep.Port
 	}
 	if sc.TSI == (wire.TSI{}) {
 		sc.TSI = randomTSI(ep.Port)
@@ -322,6 +319,7 @@ func (s *Sender) run() {
 			}
 		}
 		var dataAt time.Time
+		drained := false // the Feeder had nothing more
 		s.mu.Lock()
 		for !wb.full() {
 			pkt := s.src.Poll(now)
@@ -334,6 +332,7 @@ func (s *Sender) run() {
 			if pi == pn {
 				pi, pn = 0, s.feed.Fill(pend)
 				if pn == 0 {
+					drained = true
 					break
 				}
 			}
@@ -355,7 +354,7 @@ func (s *Sender) run() {
 			wb.add(pkt, s.ep.Group, s.port)
 		}
 		s.unsent = pn - pi
-		if stopping && !finished && (pi == pn && wb.n == 0 || now.UnixNano() >= s.lingerUntil.Load()) {
+		if stopping && !finished && (drained || now.UnixNano() >= s.lingerUntil.Load()) {
 			// Everything queued has gone, or the linger ran out: end the
 			// session. Poll now returns the FIN SPMs.
 			s.src.Close(now)
