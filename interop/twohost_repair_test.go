@@ -91,7 +91,11 @@ func TestTwoHostRepair(t *testing.T) {
 				if len(o.losses) != 0 {
 					t.Errorf("losses reported: %+v", o.losses)
 				}
-				var st struct{ Receiver struct{ Receiver struct{ Repaired, NAKsSent uint64 } } }
+				var st struct {
+					Receiver struct {
+						Receiver struct{ Repaired, NAKsSent uint64 }
+					}
+				}
 				json.Unmarshal([]byte(o.stats), &st)
 				t.Logf("tickcast sub: %d NAKs, %d repaired", st.Receiver.Receiver.NAKsSent, st.Receiver.Receiver.Repaired)
 				if st.Receiver.Receiver.Repaired < n/5 {
@@ -109,7 +113,11 @@ func TestTwoHostRepair(t *testing.T) {
 			}
 			if c.pub == "tickcast" {
 				l := expectLine(t, pub, "STATS")
-				var st struct{ Sender struct{ Source struct{ NAKs, RDATASent uint64 } } }
+				var st struct {
+					Sender struct {
+						Source struct{ NAKs, RDATASent uint64 }
+					}
+				}
 				json.Unmarshal([]byte(l[len("STATS "):]), &st)
 				t.Logf("tickcast pub: %d NAKs, %d RDATA", st.Sender.Source.NAKs, st.Sender.Source.RDATASent)
 			}
