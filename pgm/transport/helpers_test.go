@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tickcast/tickcast/pgm/receiver"
+	"github.com/tickcast/tickcast/pgm/wire"
 )
 
 // testPort returns a port per test, so that tests in parallel packages
@@ -69,6 +70,8 @@ type collector struct {
 	losses []receiver.Event
 	peers  int
 	notify chan struct{}
+	others int      // data of other sessions than only
+	only   wire.TSI // if set, the session whose data is kept
 }
 
 func newCollector() *collector { return &collector{room: -1, notify: make(chan struct{}, 1)} }
@@ -87,6 +90,10 @@ func (c *collector) Consume(now time.Time, ev *receiver.Event) {
 	}
 	switch ev.Kind {
 	case receiver.EventData:
+		if c.only != (wire.TSI{}) && ev.TSI != c.only {
+			c.others++
+			return
+		}
 		c.data = append(c.data, bytes.Clone(ev.Payload))
 	case receiver.EventLoss:
 		c.losses = append(c.losses, *ev)
