@@ -89,6 +89,7 @@ type Receiver struct {
 	mu    sync.Mutex // guards r for Stats, and the counters
 	r     *receiver.Receiver
 	stats ReceiverStats
+	ev    receiver.Event // the event being consumed: a pointer to it goes to the Consumer
 }
 
 // NewReceiver opens the socket and starts receiving. It stops when ctx is
@@ -241,11 +242,11 @@ func (x *Receiver) run() {
 				}
 				x.stalled.Store(false)
 			}
-			ev, ok := x.r.Next()
-			if !ok {
+			var ok bool
+			if x.ev, ok = x.r.Next(); !ok {
 				break
 			}
-			x.c.Consume(now, &ev)
+			x.c.Consume(now, &x.ev)
 		}
 		if stalled {
 			x.stats.Stalls++
