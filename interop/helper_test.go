@@ -13,10 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tickcast/tickcast/endpoint"
 	"github.com/tickcast/tickcast/pgm/receiver"
 	"github.com/tickcast/tickcast/pgm/source"
 	"github.com/tickcast/tickcast/pgm/transport"
 	"github.com/tickcast/tickcast/pgm/zmq"
+	"github.com/tickcast/tickcast/subscriber"
 )
 
 // TestHelperProcess is not a test: it is a tickcast PGM peer that the
@@ -70,6 +72,71 @@ func TestHelperProcess(t *testing.T) {
 		pub.Close()
 		js, _ := json.Marshal(st)
 		say("STATS %s", js)
+	case "benchsub":
+		// Throughput: count messages, time them from the first.
+		sub, err := zmq.NewSub(ctx, ep, zmq.SubConfig{Receiver: transport.ReceiverConfig{
+			Receiver: receiver.Config{Rate: int64(env("RATE", 0)), RecoveryInterval: time.Duration(env("RECOVERY_MS", 0)) * time.Millisecond}}})
+		if err != nil {
+			say("ERROR %v", err)
+			os.Exit(1)
+		}
+		sub.Subscribe(nil)
+		say("READY")
+		count := env("COUNT", 1000000)
+		got, lost := 0, uint64(0)
+		var first time.Time
+		for got < count {
+			b, err := sub.Next(time.Now().Add(10 * time.Second))
+			if err != nil || len(b.Msgs)+len(b.Events) == 0 {
+				break
+			}
+			if first.IsZero() {
+				first = b.Time
+			}
+			got += len(b.Msgs)
+			for _, e := range b.Events {
+				lost += uint64(e.Count)
+			}
+		}
+		st := sub.Stats()
+		say("RESULT %d %.6f %d %d", got, time.Since(first).Seconds(), st.Receiver.Receiver.ODATA+st.Receiver.Receiver.RDATA, lost)
+		sub.Close()
+	case "feedsub":
+		src, err := endpoint.Source(ep)
+		if err != nil {
+			say("ERROR %v", err)
+			os.Exit(1)
+		}
+		fs, err := subscriber.New(ctx, subscriber.WithSource(src))
+		if err != nil {
+			say("ERROR %v", err)
+			os.Exit(1)
+		}
+		say("READY")
+		ticks, gaps := 0, 0
+		var first time.Time
+		timer := time.AfterFunc(60*time.Second, func() { fs.Close() })
+	feed:
+		for {
+			ev, err := fs.Next()
+			if err != nil {
+				break
+			}
+			switch ev.Kind {
+			case subscriber.EventTicks:
+				if first.IsZero() {
+					first = ev.RecvTime
+				}
+				ticks += len(ev.Ticks)
+			case subscriber.EventGap:
+				gaps++
+			case subscriber.EventSessionEnd:
+				break feed
+			}
+		}
+		timer.Stop()
+		say("RESULT %d %.6f %d", ticks, time.Since(first).Seconds(), gaps)
+		fs.Close()
 	case "sub":
 		rc := receiver.Config{WindowSQNs: env("WINDOW", 0)}
 		if r := env("NAK_RETRIES", 0); r > 0 {

@@ -93,11 +93,14 @@ func (h *twoHosts) dropEveryODATA(t *testing.T, port, n int, rdata bool) {
 	}
 }
 
-// startIn starts a command inside a namespace, collecting its output lines
-// like startPeer.
+// startIn starts a command inside a namespace (none: "", this one),
+// collecting its output lines like startPeer.
 func startIn(t *testing.T, ns string, env []string, args ...string) *peer {
 	t.Helper()
-	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...)
+	cmd := exec.Command(args[0], args[1:]...)
+	if ns != "" {
+		cmd = exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...)
+	}
 	cmd.Env = append(os.Environ(), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -15,6 +15,13 @@
       receivers, send every message of MESSAGES_FILE, print SENT, and keep
       the session up PEER_HOLD_S (default 2) for repairs before closing.
 
+  libzmq_peer.py benchsub ENDPOINT COUNT
+      a SUB on everything: print READY, receive COUNT messages (or stop after
+      30 s without one), print "RESULT messages seconds" timed from the first.
+  libzmq_peer.py benchpub ENDPOINT COUNT SIZE
+      a PUB: after PEER_START_S, send COUNT messages [b"TICK", SIZE bytes] as
+      fast as python can, then hold PEER_HOLD_S.
+
 Options through the environment: ZMQ_HEARTBEAT_IVL_MS enables ZMTP
 heartbeats (PING) on the socket, with a timeout of three intervals.
 ZMQ_RATE (kbit/s), ZMQ_RECOVERY_IVL (ms), ZMQ_RCVBUF, ZMQ_SNDBUF and
@@ -110,11 +117,58 @@ def pgmpub(endpoint, path):
     ctx.term()
 
 
+def benchsub(endpoint, count):
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.SUB)
+    pgm_options(s)
+    s.setsockopt(zmq.RCVHWM, 0)
+    s.setsockopt(zmq.LINGER, 0)
+    s.setsockopt(zmq.SUBSCRIBE, b"")
+    s.setsockopt(zmq.RCVTIMEO, 30000)
+    s.connect(endpoint)
+    print("READY", flush=True)
+    got, first = 0, None
+    try:
+        while got < count:
+            s.recv_multipart()
+            if first is None:
+                first = time.time()
+            got += 1
+    except zmq.Again:
+        pass
+    print("RESULT %d %.6f" % (got, time.time() - (first or time.time())), flush=True)
+    s.close()
+    ctx.term()
+
+
+def benchpub(endpoint, count, size):
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.PUB)
+    pgm_options(s)
+    s.setsockopt(zmq.SNDHWM, 0)
+    s.setsockopt(zmq.LINGER, 0)
+    s.connect(endpoint)
+    print("READY", flush=True)
+    time.sleep(float(os.environ.get("PEER_START_S", "0.5")))
+    body = b"x" * size
+    for _ in range(count):
+        s.send(b"TICK", zmq.SNDMORE)
+        s.send(body)
+    print("SENT", flush=True)
+    time.sleep(float(os.environ.get("PEER_HOLD_S", "2")))
+    s.close()
+    ctx.term()
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "sub":
         sub(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), sys.argv[5:])
     elif sys.argv[1] == "pub":
         pub(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "benchsub":
+        benchsub(sys.argv[2], int(sys.argv[3]))
+    elif sys.argv[1] == "benchpub":
+        benchpub(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     elif sys.argv[1] == "pgmpub":
         pgmpub(sys.argv[2], sys.argv[3])
     else:
