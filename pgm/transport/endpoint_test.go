@@ -43,12 +43,12 @@ func TestParseEndpoint(t *testing.T) {
 		{"epgm:127.0.0.1;239.192.1.1:5555", "want"},
 		{"epgm://127.0.0.1;239.192.1.1", "port"},
 		{"epgm://127.0.0.1;239.192.1.1:", "port"},
-		{"epgm://127.0.0.1;239.192.1.1:0", "port"},        // libzmq rejects port 0
-		{"epgm://127.0.0.1;239.192.1.1:65536", "port"},    // atoi would wrap it
-		{"epgm://127.0.0.1;239.192.1.1:55x", "port"},      // atoi would take 55
-		{"epgm://127.0.0.1;239.192.1.1:-1", "port"},       //
-		{"epgm://127.0.0.1:5555", "no multicast group"},   // OpenPGM would pick a default group
-		{"epgm://;239.192.1.1:5555", "no interface"},      // libzmq would let the OS choose
+		{"epgm://127.0.0.1;239.192.1.1:0", "port"},      // libzmq rejects port 0
+		{"epgm://127.0.0.1;239.192.1.1:65536", "port"},  // atoi would wrap it
+		{"epgm://127.0.0.1;239.192.1.1:55x", "port"},    // atoi would take 55
+		{"epgm://127.0.0.1;239.192.1.1:-1", "port"},     //
+		{"epgm://127.0.0.1:5555", "no multicast group"}, // OpenPGM would pick a default group
+		{"epgm://;239.192.1.1:5555", "no interface"},    // libzmq would let the OS choose
 		{"epgm://127.0.0.1;10.1.1.1:5555", "not a multicast"},
 		{"epgm://127.0.0.1;ff02::1:5555", "not an IPv4"},
 		{"epgm://127.0.0.1;group.example:5555", "not an IPv4"},
