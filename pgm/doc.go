@@ -18,6 +18,17 @@
 //     without I/O: per-session receive windows, the NAK state machine, and
 //     in-order delivery with every loss reported in place.
 //
+//   - [github.com/tickcast/tickcast/pgm/transport]: the sockets. Endpoint
+//     parsing (epgm://iface;group:port, pgm://...), a Sender driving a
+//     source and a Receiver driving a receiver, each from one goroutine,
+//     with batched recvmmsg/sendmmsg and no allocation per packet.
+//   - [github.com/tickcast/tickcast/pgm/zmq]: ZeroMQ PUB and SUB sockets
+//     over PGM, as libzmq frames messages: multipart messages packed into
+//     APDUs, one decoder per source, local prefix filtering, loss events.
+//   - [github.com/tickcast/tickcast/pgm/feed]: tickcast's publisher.Sink
+//     and subscriber.Source on those sockets, which package endpoint opens
+//     for epgm:// and pgm:// endpoints.
+//
 // Sockets drive source and receiver with parsed packets and the current
 // time, send what they return, and sleep until their deadline.
 package pgm
