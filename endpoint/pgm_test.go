@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -33,7 +34,7 @@ func TestPGMEndpointErrors(t *testing.T) {
 	}
 }
 
-var pgmPort = 23000 + 100*(time.Now().Second()%50)
+var pgmPort = 23000 + os.Getpid()%900 // a range of its own per package
 
 // TestPGMFeed publishes a feed through endpoint.Sink and reads it through
 // endpoint.Source, over EPGM and raw PGM on loopback: every tick, in order,

@@ -37,7 +37,7 @@ func pgmEndpoint(t *testing.T, network string) string {
 	if network == "pgm" {
 		needRaw(t)
 	}
-	p := 24000 + int(pgmPortSeq.Add(1)) + 100*(time.Now().Second()%50)
+	p := 24000 + (os.Getpid()+int(pgmPortSeq.Add(1)))%1000 // a range of its own per package
 	return fmt.Sprintf("%s://127.0.0.1;239.192.10.%d:%d", network, 1+p%200, p)
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -38,7 +39,7 @@ func repairMessages(n int) [][][]byte {
 	return msgs
 }
 
-var twoHostPort = 25000 + 100*(time.Now().Second()%50)
+var twoHostPort = 25000 + os.Getpid()%900 // a range of its own per package
 
 // TestTwoHostRepair: every 5th ODATA is dropped by the subscriber host's
 // kernel; NAK, NCF and RDATA cross the link and every message arrives,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"regexp"
 	"sync/atomic"
 	"testing"
@@ -20,7 +21,7 @@ import (
 var portSeq atomic.Uint32
 
 func testEndpoint() string {
-	p := 26000 + int(portSeq.Add(1)) + 100*(time.Now().Second()%50)
+	p := 26000 + (os.Getpid()+int(portSeq.Add(1)))%1000 // a range of its own per package
 	return fmt.Sprintf("epgm://127.0.0.1;239.192.12.%d:%d", 1+p%200, p)
 }
 

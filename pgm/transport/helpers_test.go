@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,7 +21,7 @@ var portSeq atomic.Uint32
 
 func testEndpoint(t *testing.T, network string) Endpoint {
 	t.Helper()
-	p := 20000 + int(portSeq.Add(1)) + 100*(time.Now().Second()%50)
+	p := 20000 + (os.Getpid()+int(portSeq.Add(1)))%1000 // a range of its own per package
 	ep, err := ParseEndpoint(fmt.Sprintf("%s://127.0.0.1;239.192.7.%d:%d", network, 1+p%200, p))
 	if err != nil {
 		t.Fatal(err)

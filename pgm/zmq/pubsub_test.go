@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,7 +14,7 @@ var portSeq atomic.Uint32
 
 // testEndpoint returns a loopback endpoint of its own for a test.
 func testEndpoint(network string) string {
-	p := 21000 + int(portSeq.Add(1)) + 100*(time.Now().Second()%50)
+	p := 21000 + (os.Getpid()+int(portSeq.Add(1)))%1000 // a range of its own per package
 	return fmt.Sprintf("%s://127.0.0.1;239.192.8.%d:%d", network, 1+p%200, p)
 }
 
