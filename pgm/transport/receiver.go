@@ -55,7 +55,7 @@ type ReceiverStats struct {
 	ReadErrors uint64
 	SendErrors uint64 // NAKs and SPMRs the kernel refused
 	Stalls     uint64 // rounds that ended with the consumer out of room
-	SocketInfo socketInfo
+	SocketInfo SocketInfo
 }
 
 // Receiver is a PGM receiver on a socket: it reads the endpoint's group on
@@ -77,7 +77,7 @@ type Receiver struct {
 	log  *slog.Logger
 	pc   net.PacketConn
 	rc   syscall.RawConn
-	info socketInfo
+	info SocketInfo
 	port uint16 // UDP port NAKs and SPMRs go to; 0 for raw
 	c    Consumer
 
@@ -110,9 +110,9 @@ func NewReceiver(ctx context.Context, ep Endpoint, cfg ReceiverConfig, c Consume
 	}
 	spec := socketSpec{
 		network: ep.Network, bind: netip.AddrPortFrom(ep.Group, ep.Port), reuseAddr: true, reusePort: true,
-		iface: ep.Interface.Index, ifaddr: ep.Addr, hops: cmp0(cfg.Hops, DefaultHops),
+		iface: ep.Interface.Index, ifaddr: ep.Addr, hops: orDefault(cfg.Hops, DefaultHops),
 		loop: ep.Interface.Flags&net.FlagLoopback == 0, join: ep.Group,
-		rcvbuf: cmp0(cfg.ReceiveBuffer, DefaultReceiveBuffer), sndbuf: 256 << 10,
+		rcvbuf: orDefault(cfg.ReceiveBuffer, DefaultReceiveBuffer), sndbuf: 256 << 10,
 	}
 	x.pc, x.rc, x.info, err = openSocket(spec)
 	if err != nil {

@@ -83,7 +83,7 @@ type SenderStats struct {
 	SendErrors  uint64 // datagrams the kernel refused (dropped)
 	ReadErrors  uint64 // failed reads
 	BadAPDUs    uint64 // APDUs the Feeder gave that the source refused (empty or too long)
-	SocketInfo  socketInfo
+	SocketInfo  SocketInfo
 	WindowSQNs  int
 	Unsent      int // APDUs taken from the Feeder, not yet sent
 	LastSendErr string
@@ -112,7 +112,7 @@ type Sender struct {
 	log     *slog.Logger
 	pc      net.PacketConn
 	rc      syscall.RawConn
-	info    socketInfo
+	info    SocketInfo
 	port    uint16 // UDP destination port; 0 for raw
 	feed    Feeder
 	maxAPDU int
@@ -164,10 +164,10 @@ func NewSender(ctx context.Context, ep Endpoint, cfg SenderConfig, feed Feeder) 
 	s.src, s.tsi, s.maxAPDU = src, sc.TSI, sc.MaxTSDU
 	spec := socketSpec{
 		network: ep.Network, bind: netip.AddrPortFrom(ep.Addr, ep.Port), reusePort: true,
-		iface: ep.Interface.Index, ifaddr: ep.Addr, hops: cmp0(cfg.Hops, DefaultHops),
+		iface: ep.Interface.Index, ifaddr: ep.Addr, hops: orDefault(cfg.Hops, DefaultHops),
 		loop: ep.Interface.Flags&net.FlagLoopback == 0,
 		// The unicast socket hears NAKs and SPMRs only: a modest buffer.
-		rcvbuf: cmp0(cfg.ReceiveBuffer, 1<<20), sndbuf: cmp0(cfg.SendBuffer, DefaultSendBuffer),
+		rcvbuf: orDefault(cfg.ReceiveBuffer, 1<<20), sndbuf: orDefault(cfg.SendBuffer, DefaultSendBuffer),
 	}
 	s.pc, s.rc, s.info, err = openSocket(spec)
 	if err != nil {
@@ -182,7 +182,7 @@ func NewSender(ctx context.Context, ep Endpoint, cfg SenderConfig, feed Feeder) 
 	return s, nil
 }
 
-func cmp0(v, def int) int {
+func orDefault(v, def int) int {
 	if v == 0 {
 		return def
 	}

@@ -31,8 +31,8 @@ type socketSpec struct {
 	sndbuf int
 }
 
-// socketInfo reports what a socket got, for logs and tests.
-type socketInfo struct {
+// SocketInfo reports the buffers a socket got.
+type SocketInfo struct {
 	RcvBuf, SndBuf int  // as the kernel reports them (twice what was granted)
 	Forced         bool // SO_RCVBUFFORCE/SO_SNDBUFFORCE worked (CAP_NET_ADMIN)
 }
@@ -43,8 +43,8 @@ const dscpEF = 0x2e << 2
 
 // openSocket creates, configures and binds a socket, and hands it to the Go
 // runtime's poller.
-func openSocket(s socketSpec) (net.PacketConn, syscall.RawConn, socketInfo, error) {
-	var info socketInfo
+func openSocket(s socketSpec) (net.PacketConn, syscall.RawConn, SocketInfo, error) {
+	var info SocketInfo
 	var fd int
 	var err error
 	switch s.network {
@@ -61,7 +61,7 @@ func openSocket(s socketSpec) (net.PacketConn, syscall.RawConn, socketInfo, erro
 	if err != nil {
 		return nil, nil, info, fmt.Errorf("%w: socket: %v", ErrSocket, err)
 	}
-	fail := func(what string, err error) (net.PacketConn, syscall.RawConn, socketInfo, error) {
+	fail := func(what string, err error) (net.PacketConn, syscall.RawConn, SocketInfo, error) {
 		unix.Close(fd)
 		return nil, nil, info, fmt.Errorf("%w: %s: %v", ErrSocket, what, err)
 	}

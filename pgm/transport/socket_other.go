@@ -26,13 +26,14 @@ type socketSpec struct {
 	sndbuf    int
 }
 
-type socketInfo struct {
+// SocketInfo reports the buffers a socket got.
+type SocketInfo struct {
 	RcvBuf, SndBuf int
 	Forced         bool
 }
 
-func openSocket(socketSpec) (net.PacketConn, syscall.RawConn, socketInfo, error) {
-	return nil, nil, socketInfo{}, ErrUnsupported
+func openSocket(socketSpec) (net.PacketConn, syscall.RawConn, SocketInfo, error) {
+	return nil, nil, SocketInfo{}, ErrUnsupported
 }
 
 type readBatch struct{}
