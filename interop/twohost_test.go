@@ -79,17 +79,24 @@ func newTwoHosts(t *testing.T) *twoHosts {
 }
 
 // dropEveryODATA makes the subscriber host drop every nth ODATA to port on
-// input (the 1st, the n+1th, ...), and all RDATA too if rdata.
-func (h *twoHosts) dropEveryODATA(t *testing.T, port, n int, rdata bool) {
+// input (the 1st, the n+1th, ...), and all RDATA too if rdata. For EPGM the
+// port is the UDP port; for raw PGM (network "pgm") it is the PGM header's
+// data-destination port.
+func (h *twoHosts) dropEveryODATA(t *testing.T, network string, port, n int, rdata bool) {
 	t.Helper()
 	nft := func(args ...string) { run(t, append([]string{"ip", "netns", "exec", h.sub, "nft"}, args...)...) }
 	nft("add", "table", "ip", "lossy")
 	nft("add", "chain", "ip", "lossy", "in", "{ type filter hook input priority 0; }")
-	// @th,96,8 is the PGM type byte: 8 bytes of UDP header, then 4 of PGM.
-	nft("add", "rule", "ip", "lossy", "in", "udp", "dport", fmt.Sprint(port), "@th,96,8", "0x04",
-		"numgen", "inc", "mod", fmt.Sprint(n), "0", "counter", "drop")
+	// The PGM type byte: @th,96,8 after the 8 bytes of a UDP header, or
+	// @th,32,8 in a raw PGM header, whose dport is @th,16,16.
+	match := []string{"udp", "dport", fmt.Sprint(port), "@th,96,8"}
+	if network == "pgm" {
+		match = []string{"ip", "protocol", "113", "@th,16,16", fmt.Sprint(port), "@th,32,8"}
+	}
+	nft(append(append([]string{"add", "rule", "ip", "lossy", "in"}, match...), "0x04",
+		"numgen", "inc", "mod", fmt.Sprint(n), "0", "counter", "drop")...)
 	if rdata {
-		nft("add", "rule", "ip", "lossy", "in", "udp", "dport", fmt.Sprint(port), "@th,96,8", "0x05", "counter", "drop")
+		nft(append(append([]string{"add", "rule", "ip", "lossy", "in"}, match...), "0x05", "counter", "drop")...)
 	}
 }
 
