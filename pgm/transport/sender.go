@@ -55,7 +55,8 @@ type SenderConfig struct {
 	// Source configures the PGM source. DataPort, NLA, Group and MaxTSDU
 	// are set from the endpoint; a zero TSI is drawn at random as libzmq
 	// does (random GSI, random source port other than the data port).
-	// Source.RateBurst defaults to two milliseconds of Source.Rate.
+	// Source.RateBurst defaults to two milliseconds of Source.Rate where
+	// OpenPGM's would be one (rates of 1.5 MB/s and more).
 	Source source.Config
 	// Hops is the multicast TTL; 0 means DefaultHops.
 	Hops int
@@ -154,7 +155,9 @@ func NewSender(ctx context.Context, ep Endpoint, cfg SenderConfig, feed Feeder) 
 	if sc.TSI == (wire.TSI{}) {
 		sc.TSI = randomTSI(ep.Port)
 	}
-	if sc.RateBurst == 0 && sc.Rate > 0 {
+	if sc.RateBurst == 0 && sc.Rate/1000 >= source.DefaultMaxTPDU {
+		// OpenPGM's bucket holds a millisecond at such rates; below them
+		// it holds a second, which is plenty.
 		sc.RateBurst = sc.Rate * int64(burstTime) / int64(time.Second)
 	}
 	src, err := source.New(sc, time.Now())
