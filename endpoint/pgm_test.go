@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tickcast/tickcast/pgm/feed"
 	"github.com/tickcast/tickcast/pgm/transport"
 	"github.com/tickcast/tickcast/publisher"
 	"github.com/tickcast/tickcast/schema"
@@ -113,5 +114,29 @@ func TestPGMFeed(t *testing.T) {
 				t.Errorf("sink dropped %d", st.Dropped)
 			}
 		})
+	}
+}
+
+// TestPGMOptions: the defaults size the window for a feed, WithLibzmqPGM
+// gives libzmq's 80 packets, WithRate and WithRecoveryInterval compute it
+// as libzmq does.
+func TestPGMOptions(t *testing.T) {
+	for _, c := range []struct {
+		opts   []Option
+		window int
+	}{
+		{nil, 20833},
+		{[]Option{WithLibzmqPGM()}, 80},
+		{[]Option{WithRate(100_000), WithRecoveryInterval(time.Second)}, 8333},
+	} {
+		pgmPort++
+		sink, err := Sink(fmt.Sprintf("epgm://127.0.0.1;239.192.9.%d:%d", pgmPort%200+1, pgmPort), c.opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w := sink.(*feed.Sink).Pub().Stats().Sender.WindowSQNs; w != c.window {
+			t.Errorf("window %d, want %d", w, c.window)
+		}
+		sink.Close()
 	}
 }
