@@ -1,8 +1,11 @@
 module github.com/tickcast/tickcast
 
-go 1.26
+go 1.26.0
 
-require github.com/google/flatbuffers v25.12.19+incompatible
+require (
+	github.com/google/flatbuffers v25.12.19+incompatible
+	golang.org/x/sys v0.49.0
+)
 
 require (
 	github.com/HdrHistogram/hdrhistogram-go v1.4.0 // indirect

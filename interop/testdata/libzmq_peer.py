@@ -9,9 +9,24 @@
       bind an XPUB (a PUB that shows subscriptions), print the bound endpoint,
       wait for the first subscription, then send every message of
       MESSAGES_FILE (one JSON list of hex frames per line), then linger.
+  libzmq_peer.py pgmpub ENDPOINT MESSAGES_FILE
+      connect a PUB to a pgm:// or epgm:// endpoint, print READY, wait
+      PEER_START_S (default 0.5) for the session's SPMs to reach the
+      receivers, send every message of MESSAGES_FILE, print SENT, and keep
+      the session up PEER_HOLD_S (default 2) for repairs before closing.
+
+  libzmq_peer.py benchsub ENDPOINT COUNT
+      a SUB on everything: print READY, receive COUNT messages (or stop after
+      30 s without one), print "RESULT messages seconds" timed from the first.
+  libzmq_peer.py benchpub ENDPOINT COUNT SIZE
+      a PUB: after PEER_START_S, send COUNT messages [b"TICK", SIZE bytes] as
+      fast as python can, then hold PEER_HOLD_S.
 
 Options through the environment: ZMQ_HEARTBEAT_IVL_MS enables ZMTP
 heartbeats (PING) on the socket, with a timeout of three intervals.
+ZMQ_RATE (kbit/s), ZMQ_RECOVERY_IVL (ms), ZMQ_RCVBUF, ZMQ_SNDBUF and
+ZMQ_MULTICAST_HOPS set those socket options (PGM); unset, libzmq's defaults
+stay (100 kbit/s, 10 s: an 80-packet window).
 """
 import json
 import os
@@ -29,10 +44,18 @@ def heartbeats(sock):
         sock.setsockopt(zmq.HEARTBEAT_TTL, 3 * ivl)
 
 
+def pgm_options(sock):
+    for name in ("RATE", "RECOVERY_IVL", "RCVBUF", "SNDBUF", "MULTICAST_HOPS"):
+        v = os.environ.get("ZMQ_" + name)
+        if v:
+            sock.setsockopt(getattr(zmq, name), int(v))
+
+
 def sub(endpoint, count, timeout, prefixes):
     ctx = zmq.Context()
     s = ctx.socket(zmq.SUB)
     heartbeats(s)
+    pgm_options(s)
     s.setsockopt(zmq.RCVTIMEO, 100)
     s.setsockopt(zmq.RCVHWM, 0)
     s.setsockopt(zmq.LINGER, 0)
@@ -76,10 +99,77 @@ def pub(endpoint, path):
     ctx.term()
 
 
+def pgmpub(endpoint, path):
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.PUB)
+    pgm_options(s)
+    s.setsockopt(zmq.SNDHWM, 0)
+    s.setsockopt(zmq.LINGER, 0)
+    s.connect(endpoint)
+    print("READY", flush=True)
+    time.sleep(float(os.environ.get("PEER_START_S", "0.5")))
+    with open(path) as f:
+        for line in f:
+            s.send_multipart([bytes.fromhex(h) for h in json.loads(line)])
+    print("SENT", flush=True)
+    time.sleep(float(os.environ.get("PEER_HOLD_S", "2")))
+    s.close()
+    ctx.term()
+
+
+def benchsub(endpoint, count):
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.SUB)
+    pgm_options(s)
+    s.setsockopt(zmq.RCVHWM, 0)
+    s.setsockopt(zmq.LINGER, 0)
+    s.setsockopt(zmq.SUBSCRIBE, b"")
+    s.setsockopt(zmq.RCVTIMEO, 30000)
+    s.connect(endpoint)
+    print("READY", flush=True)
+    got, first = 0, None
+    try:
+        while got < count:
+            s.recv_multipart()
+            if first is None:
+                first = time.time()
+            got += 1
+    except zmq.Again:
+        pass
+    print("RESULT %d %.6f" % (got, time.time() - (first or time.time())), flush=True)
+    s.close()
+    ctx.term()
+
+
+def benchpub(endpoint, count, size):
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.PUB)
+    pgm_options(s)
+    s.setsockopt(zmq.SNDHWM, 0)
+    s.setsockopt(zmq.LINGER, 0)
+    s.connect(endpoint)
+    print("READY", flush=True)
+    time.sleep(float(os.environ.get("PEER_START_S", "0.5")))
+    body = b"x" * size
+    for _ in range(count):
+        s.send(b"TICK", zmq.SNDMORE)
+        s.send(body)
+    print("SENT", flush=True)
+    time.sleep(float(os.environ.get("PEER_HOLD_S", "2")))
+    s.close()
+    ctx.term()
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "sub":
         sub(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), sys.argv[5:])
     elif sys.argv[1] == "pub":
         pub(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "benchsub":
+        benchsub(sys.argv[2], int(sys.argv[3]))
+    elif sys.argv[1] == "benchpub":
+        benchpub(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    elif sys.argv[1] == "pgmpub":
+        pgmpub(sys.argv[2], sys.argv[3])
     else:
         sys.exit("usage: libzmq_peer.py sub|pub ...")

@@ -1,0 +1,271 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/tickcast/tickcast/pgm/receiver"
+	"github.com/tickcast/tickcast/pgm/wire"
+)
+
+// ReceiverConfig configures a Receiver.
+type ReceiverConfig struct {
+	// Receiver configures the PGM receiver; DataPort and Group are set from
+	// the endpoint.
+	Receiver receiver.Config
+	// ReceiveBuffer sizes the socket's receive buffer; 0 means
+	// DefaultReceiveBuffer.
+	ReceiveBuffer int
+	// Hops is the TTL of multicast SPMRs; 0 means DefaultHops.
+	Hops int
+	// Logger; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// A Consumer takes the events of a Receiver, in its goroutine.
+type Consumer interface {
+	// Room reports whether the consumer can take an event now. While it
+	// cannot, the Receiver leaves data in the PGM receive window, where it
+	// waits or, if the consumer stays away too long, is reported lost by
+	// the window's overrun; the consumer calls Receiver.Wake once it has
+	// room again.
+	Room() bool
+	// Consume takes one event. Its payload is valid only during the call.
+	Consume(now time.Time, ev *receiver.Event)
+	// Flush ends a round of events: what arrived in one batch of
+	// datagrams has all been consumed (or is waiting for Room).
+	Flush(now time.Time)
+}
+
+// ReceiverStats are a Receiver's counters.
+type ReceiverStats struct {
+	Receiver   receiver.Stats
+	Datagrams  uint64 // datagrams read from the socket
+	Reads      uint64 // recvmmsg calls that returned datagrams
+	BadIP      uint64 // raw datagrams without a valid IPv4 header
+	ReadErrors uint64
+	SendErrors uint64 // NAKs and SPMRs the kernel refused
+	Stalls     uint64 // rounds that ended with the consumer out of room
+	SocketInfo SocketInfo
+}
+
+// Receiver is a PGM receiver on a socket: it reads the endpoint's group on
+// the named interface, runs a receiver.Receiver over what it hears, sends
+// its NAKs and SPMRs, and hands its events to a Consumer, all from one
+// goroutine.
+//
+// EPGM: a UDP socket bound to group:port, not 0.0.0.0:port, so that it
+// never takes the unicast NAKs meant for a libzmq publisher on the same host
+// (a wildcard bind would share them under SO_REUSEPORT), with
+// SO_REUSEADDR and SO_REUSEPORT so that other receivers and libzmq can share
+// the port, IP_MULTICAST_ALL off so that it hears only its own group, and
+// the group joined on the named interface. NAKs and SPMRs leave from the
+// same socket: its bound address is multicast, so the kernel gives them the
+// interface's source address. PGM: a raw IP protocol 113 socket bound
+// and joined the same way.
+type Receiver struct {
+	ep   Endpoint
+	log  *slog.Logger
+	pc   net.PacketConn
+	rc   syscall.RawConn
+	info SocketInfo
+	port uint16 // UDP port NAKs and SPMRs go to; 0 for raw
+	c    Consumer
+
+	wakeFlag atomic.Bool
+	stalled  atomic.Bool
+	done     chan struct{}
+	once     sync.Once
+
+	mu    sync.Mutex // guards r for Stats, and the counters
+	r     *receiver.Receiver
+	stats ReceiverStats
+	ev    receiver.Event // the event being consumed: a pointer to it goes to the Consumer
+}
+
+// NewReceiver opens the socket and starts receiving. It stops when ctx is
+// done or Close is called.
+func NewReceiver(ctx context.Context, ep Endpoint, cfg ReceiverConfig, c Consumer) (*Receiver, error) {
+	rcfg := cfg.Receiver
+	rcfg.DataPort, rcfg.Group = ep.Port, ep.Group
+	r, err := receiver.New(rcfg, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("pgm/transport: %s: %w", ep, err)
+	}
+	x := &Receiver{ep: ep, log: cfg.Logger, c: c, r: r, done: make(chan struct{})}
+	if x.log == nil {
+		x.log = slog.Default()
+	}
+	if ep.Network == EPGM {
+		x.port = ep.Port
+	}
+	spec := socketSpec{
+		network: ep.Network, bind: netip.AddrPortFrom(ep.Group, ep.Port), reuseAddr: true, reusePort: true,
+		iface: ep.Interface.Index, ifaddr: ep.Addr, hops: orDefault(cfg.Hops, DefaultHops),
+		loop: ep.Interface.Flags&net.FlagLoopback == 0, join: ep.Group,
+		rcvbuf: orDefault(cfg.ReceiveBuffer, DefaultReceiveBuffer), sndbuf: 256 << 10,
+	}
+	x.pc, x.rc, x.info, err = openSocket(spec)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ep, err)
+	}
+	x.stats.SocketInfo = x.info
+	x.log.Debug("pgm: receiver up", "endpoint", ep.String(), "rcvbuf", x.info.RcvBuf, "forced", x.info.Forced)
+	go x.run()
+	context.AfterFunc(ctx, func() { x.Close() })
+	return x, nil
+}
+
+// Endpoint returns the endpoint the Receiver listens to.
+func (x *Receiver) Endpoint() Endpoint { return x.ep }
+
+// Wake makes the Receiver offer events to its Consumer again after Room
+// said no. It never blocks.
+func (x *Receiver) Wake() {
+	if !x.stalled.Load() {
+		return
+	}
+	x.wakeFlag.Store(true)
+	// Interrupt a blocked read; the loop sees the flag after setting its
+	// own deadline, so a wake between the two is not lost either.
+	x.pc.SetReadDeadline(time.Now())
+}
+
+// Stats returns the counters.
+func (x *Receiver) Stats() ReceiverStats {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	st := x.stats
+	st.Receiver = x.r.Stats()
+	return st
+}
+
+// Close stops the Receiver and closes its socket.
+func (x *Receiver) Close() error {
+	x.once.Do(func() { x.pc.Close() })
+	<-x.done
+	return nil
+}
+
+func (x *Receiver) run() {
+	defer close(x.done)
+	rb := newReadBatch(batchSize, slotSize)
+	wb := newWriteBatch(8, slotSize)
+	var readDeadline time.Time
+	resetDeadline := true // the socket's deadline may differ from readDeadline
+	for {
+		x.mu.Lock()
+		deadline := x.r.Deadline()
+		x.mu.Unlock()
+		if x.stalled.Load() {
+			// Backstop for a consumer that never wakes us: look again soon.
+			if soon := time.Now().Add(10 * time.Millisecond); deadline.IsZero() || soon.Before(deadline) {
+				deadline = soon
+			}
+		}
+		if resetDeadline || !deadline.Equal(readDeadline) {
+			x.pc.SetReadDeadline(deadline)
+			readDeadline, resetDeadline = deadline, false
+		}
+		var n int
+		var err error
+		if x.wakeFlag.Swap(false) {
+			// Woken: the consumer has room. Wake moved the socket's
+			// deadline; set it again next time round.
+			resetDeadline = true
+		} else {
+			n, err = rb.read(x.rc)
+		}
+		now := time.Now()
+		x.mu.Lock()
+		if err != nil {
+			switch {
+			case errors.Is(err, net.ErrClosed):
+				x.mu.Unlock()
+				return
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				resetDeadline = true // Wake may have moved it
+			default:
+				x.stats.ReadErrors++
+				x.log.Debug("pgm: receiver read", "endpoint", x.ep.String(), "err", err)
+			}
+		}
+		if n > 0 {
+			x.stats.Reads++
+			x.stats.Datagrams += uint64(n)
+		}
+		for i := range n {
+			from, b := rb.datagram(i)
+			if x.ep.Network == PGM {
+				ip, pkt, err := wire.ParseIPv4(b)
+				if err != nil {
+					x.stats.BadIP++
+					continue
+				}
+				from, b = ip.Src, pkt
+			}
+			x.r.HandleDatagram(now, from, b) // what it drops, it counts
+		}
+		x.r.HandleTimeout(now)
+		for {
+			tx, ok := x.r.Poll(now)
+			if !ok {
+				break
+			}
+			to := tx.To
+			if tx.Multicast {
+				to = x.ep.Group
+			}
+			if !wb.add(tx.Packet, to, x.port) {
+				x.flushLocked(wb) // tx.Packet stays valid: no call on x.r in between
+				wb.add(tx.Packet, to, x.port)
+			}
+		}
+		stalled := false
+		for {
+			if !x.c.Room() {
+				// Say so before looking again: a consumer that makes room
+				// in between then sees stalled and wakes us.
+				x.stalled.Store(true)
+				if !x.c.Room() {
+					stalled = true
+					break
+				}
+				x.stalled.Store(false)
+			}
+			var ok bool
+			if x.ev, ok = x.r.Next(); !ok {
+				break
+			}
+			x.c.Consume(now, &x.ev)
+		}
+		if stalled {
+			x.stats.Stalls++
+		}
+		x.flushLocked(wb)
+		x.mu.Unlock()
+		if !stalled {
+			x.stalled.Store(false)
+		}
+		x.c.Flush(now)
+	}
+}
+
+// flushLocked sends the NAKs and SPMRs in wb. They are few, so x.mu stays
+// held.
+func (x *Receiver) flushLocked(wb *writeBatch) {
+	if err := wb.flush(x.rc); err != nil && !errors.Is(err, net.ErrClosed) {
+		x.log.Debug("pgm: receiver send", "endpoint", x.ep.String(), "err", err)
+	}
+	x.stats.SendErrors += wb.errs
+	wb.errs = 0
+}

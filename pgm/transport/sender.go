@@ -1,0 +1,426 @@
+package transport
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/tickcast/tickcast/pgm/source"
+	"github.com/tickcast/tickcast/pgm/wire"
+)
+
+// Socket defaults.
+const (
+	// DefaultSendBuffer and DefaultReceiveBuffer are the socket buffers
+	// asked for. Above net.core.[rw]mem_max they need CAP_NET_ADMIN
+	// (SO_*BUFFORCE); without it the sysctl caps them. A receive buffer of
+	// 8 MiB holds about 5,000 full packets: 40 ms at 1 Gbit/s, time for a
+	// descheduled receiver to come back without loss.
+	DefaultSendBuffer    = 4 << 20
+	DefaultReceiveBuffer = 8 << 20
+	// DefaultHops is the multicast TTL: 1, the local link only, as
+	// libzmq's ZMQ_MULTICAST_HOPS default. A feed crosses routers only when
+	// asked to.
+	DefaultHops = 1
+	// batchSize is how many datagrams one sendmmsg/recvmmsg moves.
+	batchSize = 64
+	// slotSize holds any datagram this stack sends or accepts: a raw
+	// datagram carries an IP header (up to 60 bytes) before a 1500-byte
+	// TPDU at most.
+	slotSize = 2048
+	// spinBelow: waits shorter than this are spent yielding rather than
+	// on a timer, whose wakeups on an idle Go runtime come up to a
+	// millisecond late (the poller sleeps in whole milliseconds).
+	spinBelow = 50 * time.Microsecond
+	// burstTime is the least rate-limit burst the Sender configures: a
+	// millisecond's worth (OpenPGM's bucket) is shorter than a timer's
+	// lateness, so the bucket would overflow while the sender sleeps and
+	// the rate would fall short. Two milliseconds at 1 Gbit/s is 170
+	// packets, which the receivers' socket buffers absorb.
+	burstTime = 2 * time.Millisecond
+)
+
+// SenderConfig configures a Sender.
+type SenderConfig struct {
+	// Source configures the PGM source. DataPort, NLA, Group and MaxTSDU
+	// are set from the endpoint; a zero TSI is drawn at random as libzmq
+	// does (random GSI, random source port other than the data port).
+	// Source.RateBurst defaults to two milliseconds of Source.Rate where
+	// OpenPGM's would be one (rates of 1.5 MB/s and more).
+	Source source.Config
+	// Hops is the multicast TTL; 0 means DefaultHops.
+	Hops int
+	// SendBuffer and ReceiveBuffer size the socket buffers; 0 means the
+	// defaults.
+	SendBuffer, ReceiveBuffer int
+	// Logger; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// A Feeder gives a Sender its APDUs. The Sender calls Fill from its own
+// goroutine whenever it can send; Sender.Wake tells it that Fill has more.
+type Feeder interface {
+	// Fill copies up to len(dst) APDUs, in order, into the dst slices
+	// (each with room for the Sender's MaxAPDU bytes: dst[i] =
+	// append(dst[i][:0], apdu...)) and returns how many it filled.
+	Fill(dst [][]byte) int
+}
+
+// SenderStats are a Sender's counters.
+type SenderStats struct {
+	Source      source.Stats
+	Datagrams   uint64 // datagrams received on the unicast socket (NAKs, SPMRs, anything)
+	BadIP       uint64 // raw datagrams without a valid IPv4 header
+	SendErrors  uint64 // datagrams the kernel refused (dropped)
+	ReadErrors  uint64 // failed reads
+	BadAPDUs    uint64 // APDUs the Feeder gave that the source refused (empty or too long)
+	SocketInfo  SocketInfo
+	WindowSQNs  int
+	Unsent      int // APDUs taken from the Feeder, not yet sent
+	LastSendErr string
+}
+
+// Sender is a PGM source on a socket: it sends a Feeder's APDUs as ODATA to
+// the endpoint's group at the configured rate, with SPMs, and answers the
+// NAKs and SPMRs that arrive on its unicast socket with NCFs and RDATA. It
+// drives a source.Source from one goroutine; a second one reads the socket.
+//
+// EPGM: one UDP socket bound to the interface's address and the endpoint's
+// port (the NLA receivers send NAKs to), with SO_REUSEPORT so that a libzmq
+// receiver bound to 0.0.0.0:port can share the host, and sending multicast
+// through IP_MULTICAST_IF on the named interface. A bind to the specific
+// address gets every unicast datagram sent to it, whatever other sockets
+// share the port with a wildcard bind. PGM: the same with a raw IP protocol
+// 113 socket bound to the interface's address.
+//
+// Multicast loopback is on except on a loopback interface: on a real NIC
+// a subscriber on the same host hears the group only through the loopback
+// copy (libzmq turns it off, which is why its same-host pub/sub over a NIC
+// gets nothing); on lo every multicast datagram comes back in through the
+// interface itself, and the loopback copy would be a duplicate.
+type Sender struct {
+	ep      Endpoint
+	log     *slog.Logger
+	pc      net.PacketConn
+	rc      syscall.RawConn
+	info    SocketInfo
+	port    uint16 // UDP destination port; 0 for raw
+	feed    Feeder
+	maxAPDU int
+	tsi     wire.TSI
+
+	wake   chan struct{}
+	stop   chan struct{} // closed by Close or ctx: finish
+	done   chan struct{} // closed when the send loop has exited
+	readWG sync.WaitGroup
+
+	closeOnce   sync.Once
+	lingerUntil atomic.Int64 // unix ns: keep sending queued APDUs until then
+
+	mu          sync.Mutex // guards src, which the reader feeds NAKs into
+	src         *source.Source
+	unsent      int
+	datagrams   uint64
+	badIP       uint64
+	readErrors  uint64
+	sendErrors  uint64
+	badAPDUs    uint64
+	lastSendErr error
+}
+
+// NewSender opens the sockets and starts sending: the first SPMs go out at
+// once. The Sender stops when ctx is done or Close is called.
+func NewSender(ctx context.Context, ep Endpoint, cfg SenderConfig, feed Feeder) (*Sender, error) {
+	sc := cfg.Source
+	sc.DataPort, sc.NLA, sc.Group = ep.Port, ep.Addr, ep.Group
+	s := &Sender{ep: ep, log: cfg.Logger, feed: feed, wake: make(chan struct{}, 1),
+		stop: make(chan struct{}), done: make(chan struct{})}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	sc.MaxTSDU = ep.Network.MaxAPDU()
+	if ep.Network == EPGM {
+		s.port = ep.Port
+	}
+	if sc.TSI == (wire.TSI{}) {
+		sc.TSI = randomTSI(ep.Port)
+	}
+	if sc.RateBurst == 0 && sc.Rate/1000 >= source.DefaultMaxTPDU {
+		// OpenPGM's bucket holds a millisecond at such rates; below them
+		// it holds a second, which is plenty.
+		sc.RateBurst = sc.Rate * int64(burstTime) / int64(time.Second)
+	}
+	src, err := source.New(sc, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("pgm/transport: %s: %w", ep, err)
+	}
+	s.src, s.tsi, s.maxAPDU = src, sc.TSI, sc.MaxTSDU
+	spec := socketSpec{
+		network: ep.Network, bind: netip.AddrPortFrom(ep.Addr, ep.Port), reusePort: true,
+		iface: ep.Interface.Index, ifaddr: ep.Addr, hops: orDefault(cfg.Hops, DefaultHops),
+		loop: ep.Interface.Flags&net.FlagLoopback == 0,
+		// The unicast socket hears NAKs and SPMRs only: a modest buffer.
+		rcvbuf: orDefault(cfg.ReceiveBuffer, 1<<20), sndbuf: orDefault(cfg.SendBuffer, DefaultSendBuffer),
+	}
+	s.pc, s.rc, s.info, err = openSocket(spec)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ep, err)
+	}
+	s.log.Debug("pgm: source up", "endpoint", ep.String(), "tsi", s.tsi.String(), "window", src.WindowSQNs(),
+		"sndbuf", s.info.SndBuf, "forced", s.info.Forced)
+	s.readWG.Add(1)
+	go s.read()
+	go s.run()
+	context.AfterFunc(ctx, func() { s.shutdown(time.Time{}) })
+	return s, nil
+}
+
+func orDefault(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// randomTSI draws a session identifier as libzmq does: 6 random bytes of
+// GSI and a random source port different from the data port.
+func randomTSI(dataPort uint16) wire.TSI {
+	var b [8]byte
+	rand.Read(b[:])
+	t := wire.TSI{SPort: binary.BigEndian.Uint16(b[6:])}
+	copy(t.GSI[:], b[:6])
+	for t.SPort == 0 || t.SPort == dataPort {
+		t.SPort++
+	}
+	return t
+}
+
+// TSI returns the session's identifier.
+func (s *Sender) TSI() wire.TSI { return s.tsi }
+
+// MaxAPDU returns the largest APDU the Sender sends: libzmq's PGM_MSS for
+// the endpoint's network.
+func (s *Sender) MaxAPDU() int { return s.maxAPDU }
+
+// Endpoint returns the endpoint the Sender sends to.
+func (s *Sender) Endpoint() Endpoint { return s.ep }
+
+// Wake tells the Sender that its Feeder has APDUs. It never blocks.
+func (s *Sender) Wake() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Stats returns the counters.
+func (s *Sender) Stats() SenderStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := SenderStats{Source: s.src.Stats(), Datagrams: s.datagrams, BadIP: s.badIP, SendErrors: s.sendErrors,
+		ReadErrors: s.readErrors, BadAPDUs: s.badAPDUs, SocketInfo: s.info, WindowSQNs: s.src.WindowSQNs(),
+		Unsent: s.unsent}
+	if s.lastSendErr != nil {
+		st.LastSendErr = s.lastSendErr.Error()
+	}
+	return st
+}
+
+// Close sends what the Feeder still has, for up to linger, then ends the
+// session with OpenPGM's three OPT_FIN SPMs and closes the socket.
+func (s *Sender) Close(linger time.Duration) error {
+	s.shutdown(time.Now().Add(linger))
+	<-s.done
+	return nil
+}
+
+func (s *Sender) shutdown(lingerUntil time.Time) {
+	s.closeOnce.Do(func() {
+		var until int64 // zero time: no linger
+		if !lingerUntil.IsZero() {
+			until = lingerUntil.UnixNano()
+		}
+		s.lingerUntil.Store(until)
+		close(s.stop)
+	})
+}
+
+// read receives what arrives on the unicast socket and hands it to the
+// source, a batch at a time under one lock.
+func (s *Sender) read() {
+	defer s.readWG.Done()
+	rb := newReadBatch(16, slotSize)
+	for {
+		n, err := rb.read(s.rc)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.mu.Lock()
+			s.readErrors++
+			s.mu.Unlock()
+			s.log.Debug("pgm: source read", "endpoint", s.ep.String(), "err", err)
+			time.Sleep(time.Millisecond) // an error that repeats must not spin
+			continue
+		}
+		now := time.Now()
+		s.mu.Lock()
+		for i := range n {
+			_, b := rb.datagram(i)
+			s.datagrams++
+			if s.ep.Network == PGM {
+				_, pkt, err := wire.ParseIPv4(b)
+				if err != nil {
+					s.badIP++
+					continue
+				}
+				b = pkt
+			}
+			s.src.HandleDatagram(now, b) // what it ignores, it counts
+		}
+		s.mu.Unlock()
+		if n > 0 {
+			s.Wake()
+		}
+	}
+}
+
+// run is the send loop: control packets (SPMs, NCFs, RDATA) as the source
+// returns them, ODATA as the rate limit allows, a batch per sendmmsg.
+func (s *Sender) run() {
+	defer close(s.done)
+	defer func() {
+		s.pc.Close()
+		s.readWG.Wait()
+	}()
+	wb := newWriteBatch(batchSize, slotSize)
+	pend := make([][]byte, batchSize) // APDUs taken from the Feeder
+	for i := range pend {
+		pend[i] = make([]byte, 0, s.maxAPDU)
+	}
+	var pi, pn int
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	stopping, finished := false, false
+	for {
+		now := time.Now()
+		if !stopping {
+			select {
+			case <-s.stop:
+				stopping = true
+			default:
+			}
+		}
+		var dataAt time.Time
+		drained := false // the Feeder had nothing more
+		s.mu.Lock()
+		for !wb.full() {
+			pkt := s.src.Poll(now)
+			if pkt == nil {
+				break
+			}
+			wb.add(pkt, s.ep.Group, s.port)
+		}
+		for !wb.full() && !finished {
+			if pi == pn {
+				pi, pn = 0, s.feed.Fill(pend)
+				if pn == 0 {
+					drained = true
+					break
+				}
+			}
+			a := pend[pi]
+			if t := s.src.SendTime(len(a)); t.After(now) {
+				dataAt = t
+				break
+			}
+			pkt, err := s.src.Send(now, a)
+			if errors.Is(err, source.ErrRateLimited) {
+				dataAt = now.Add(spinBelow) // SendTime said now: a rounding edge
+				break
+			}
+			pi++
+			if err != nil {
+				s.badAPDUs++ // empty or too long: the Feeder's bug, not the network's
+				continue
+			}
+			wb.add(pkt, s.ep.Group, s.port)
+		}
+		s.unsent = pn - pi
+		if stopping && !finished && (drained || now.UnixNano() >= s.lingerUntil.Load()) {
+			// Everything queued has gone, or the linger ran out: end the
+			// session. Poll now returns the FIN SPMs.
+			s.src.Close(now)
+			finished = true
+			dataAt = time.Time{}
+		}
+		deadline := s.src.Deadline()
+		s.mu.Unlock()
+
+		full := wb.full()
+		if err := wb.flush(s.rc); err != nil {
+			s.log.Warn("pgm: source send", "endpoint", s.ep.String(), "err", err)
+			return
+		}
+		if wb.errs > 0 {
+			s.mu.Lock()
+			s.sendErrors += wb.errs
+			s.lastSendErr = wb.err
+			s.mu.Unlock()
+			wb.errs = 0
+		}
+		if finished && deadline.IsZero() {
+			return // the FIN SPMs are out
+		}
+		if full {
+			continue
+		}
+		wakeAt := deadline
+		if !dataAt.IsZero() && (wakeAt.IsZero() || dataAt.Before(wakeAt)) {
+			wakeAt = dataAt
+		}
+		if stopping && !finished {
+			if l := time.Unix(0, s.lingerUntil.Load()); wakeAt.IsZero() || l.Before(wakeAt) {
+				wakeAt = l
+			}
+		}
+		if !wakeAt.IsZero() {
+			d := time.Until(wakeAt)
+			if d <= 0 {
+				continue
+			}
+			if d < spinBelow {
+				spin(wakeAt)
+				continue
+			}
+			timer.Reset(d)
+		}
+		stopCh := s.stop
+		if stopping {
+			stopCh = nil
+		}
+		select {
+		case <-s.wake:
+		case <-timer.C:
+		case <-stopCh:
+		}
+		timer.Stop()
+	}
+}
+
+// spin waits until t, yielding the processor in the meantime.
+func spin(t time.Time) {
+	for time.Now().Before(t) {
+		runtime.Gosched()
+	}
+}
