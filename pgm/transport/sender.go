@@ -155,6 +155,12 @@ func NewSender(ctx context.Context, ep Endpoint, cfg SenderConfig, feed Feeder) 
 	if sc.TSI == (wire.TSI{}) {
 		sc.TSI = randomTSI(ep.Port)
 	}
+	if sc.RepairRate == 0 && sc.Rate > 0 {
+		// Repairs answer NAKs, and PGM has no authentication: anyone who
+		// can send us a datagram can ask for RDATA. Limited to the data
+		// rate, a flood of forged NAKs can at most double our traffic.
+		sc.RepairRate = sc.Rate
+	}
 	if sc.RateBurst == 0 && sc.Rate/1000 >= source.DefaultMaxTPDU {
 		// OpenPGM's bucket holds a millisecond at such rates; below them
 		// it holds a second, which is plenty.
