@@ -37,7 +37,7 @@ type Message struct {
 // SinkStats are one sink's counters since it was opened.
 type SinkStats struct {
 	Endpoint string // the endpoint as given, or as bound (tcp://127.0.0.1:port)
-	Peers    int    // connected subscribers now, where the transport knows them
+	Peers    int    // connected subscribers now; -1 where the transport cannot know (multicast)
 	Messages uint64 // messages accepted by Send
 	Bytes    uint64 // bytes accepted by Send (topic + body)
 	// Dropped counts message copies not delivered to a peer because it was

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -26,13 +27,34 @@ type pubConfig struct {
 	heartbeat  time.Duration
 	hwm        int
 	seed       uint64
+	pgm        pgmFlags
+}
+
+// pgmFlags are the PGM settings shared by pub, sub and demo.
+type pgmFlags struct {
+	rate     int64 // kbit/s
+	recovery time.Duration
+}
+
+func (p *pgmFlags) register(fs *flag.FlagSet) {
+	fs.Int64Var(&p.rate, "pgm-rate", endpoint.DefaultPGMRate,
+		"epgm/pgm rate limit in kbit/s (ZMQ_RATE); subscribers size their window with it too")
+	fs.DurationVar(&p.recovery, "pgm-recovery", endpoint.DefaultPGMRecovery,
+		"epgm/pgm recovery interval (ZMQ_RECOVERY_IVL): how long data stays repairable")
+}
+
+func (p *pgmFlags) options() []endpoint.Option {
+	if p.rate <= 0 && p.recovery <= 0 {
+		return nil
+	}
+	return []endpoint.Option{endpoint.WithRate(p.rate), endpoint.WithRecoveryInterval(p.recovery)}
 }
 
 func runPub(ctx context.Context, e *env, args []string) (int, error) {
 	var c pubConfig
 	var endpoints listFlag
 	fs := newFlags(e, "pub", "pub --endpoint E [--endpoint E2 ...] [--symbols N] [--rate R] [--count N | --duration D]")
-	fs.Var(&endpoints, "endpoint", "endpoint to publish on, repeatable: tcp://host:port (bind), ipc://path")
+	fs.Var(&endpoints, "endpoint", "endpoint to publish on, repeatable: tcp://host:port (bind), ipc://path, epgm://iface;group:port, pgm://iface;group:port")
 	fs.IntVar(&c.symbols, "symbols", 50, "instruments in the simulated market (one topic each)")
 	fs.Float64Var(&c.rate, "rate", 10_000, "ticks per second; 0 publishes as fast as possible")
 	fs.Int64Var(&c.count, "count", 0, "stop after this many ticks (0: no limit)")
@@ -42,6 +64,7 @@ func runPub(ctx context.Context, e *env, args []string) (int, error) {
 	fs.DurationVar(&c.heartbeat, "heartbeat", publisher.DefaultHeartbeat, "heartbeat interval")
 	fs.IntVar(&c.hwm, "hwm", 0, "messages queued per subscriber before dropping for it (0: the default, 10,000)")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the simulated market")
+	c.pgm.register(fs)
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to this file")
 	if err := parse(fs, args); err != nil {
@@ -83,7 +106,11 @@ func runPub(ctx context.Context, e *env, args []string) (int, error) {
 	fmt.Fprintf(e.stdout, "published %d ticks in %d messages (%d bytes) in %v: %s ticks/s\n",
 		s.Published, s.Messages, s.Bytes, elapsed.Round(time.Millisecond), count(uint64(float64(s.Published)/elapsed.Seconds())))
 	for _, k := range s.Sinks {
-		fmt.Fprintf(e.stdout, "  %s: %d subscribers at close, %d message copies dropped for slow subscribers\n", k.Endpoint, k.Peers, k.Dropped)
+		if k.Peers >= 0 {
+			fmt.Fprintf(e.stdout, "  %s: %d subscribers at close, %d message copies dropped for slow subscribers\n", k.Endpoint, k.Peers, k.Dropped)
+		} else {
+			fmt.Fprintf(e.stdout, "  %s: multicast, %d messages dropped ahead of the rate limit\n", k.Endpoint, k.Dropped)
+		}
 	}
 	if s.Rejected > 0 {
 		fmt.Fprintf(e.stdout, "  %d ticks refused by a full publisher queue\n", s.Rejected)
@@ -110,7 +137,7 @@ func (c *pubConfig) open(logger *slog.Logger) (*publisher.Publisher, error) {
 	opts := []publisher.Option{publisher.WithLogger(logger)}
 	var sinks []publisher.Sink
 	for _, ep := range c.endpoints {
-		eo := []endpoint.Option{endpoint.WithLogger(logger)}
+		eo := append([]endpoint.Option{endpoint.WithLogger(logger)}, c.pgm.options()...)
 		if c.hwm > 0 {
 			eo = append(eo, endpoint.WithSendHWM(c.hwm))
 		}

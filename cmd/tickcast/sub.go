@@ -22,13 +22,15 @@ import (
 func runSub(ctx context.Context, e *env, args []string) (int, error) {
 	var endpoints, topics listFlag
 	fs := newFlags(e, "sub", "sub --endpoint E [--endpoint E2 ...] [--topic P ...] [--count N] [--timeout D] [--json]")
-	fs.Var(&endpoints, "endpoint", "endpoint to read, repeatable: tcp://host:port, ipc://path")
+	fs.Var(&endpoints, "endpoint", "endpoint to read, repeatable: tcp://host:port, ipc://path, epgm://iface;group:port, pgm://iface;group:port")
 	fs.Var(&topics, "topic", "topic prefix to subscribe to, repeatable; none (or '') means every topic")
 	n := fs.Int64("count", 0, "exit 0 once this many ticks arrived (exit 3 if --timeout passes first)")
 	timeout := fs.Duration("timeout", 0, "stop after this long (with --count: fail with exit 3)")
 	asJSON := fs.Bool("json", false, "print one JSON object per line; the summary is the last line")
 	quiet := fs.Bool("quiet", false, "print only the summary")
 	stale := fs.Duration("stale", 0, "report a line stale after this much silence (default: 3 publisher heartbeats)")
+	var pgm pgmFlags
+	pgm.register(fs)
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to this file")
 	if err := parse(fs, args); err != nil {
@@ -54,7 +56,7 @@ func runSub(ctx context.Context, e *env, args []string) (int, error) {
 		runCtx, cancel = context.WithTimeout(ctx, *timeout)
 	}
 	defer cancel()
-	sub, err := openSubscriber(runCtx, e, endpoints, topics, *stale)
+	sub, err := openSubscriber(runCtx, e, endpoints, topics, *stale, pgm.options()...)
 	if err != nil {
 		return 0, err
 	}
@@ -95,14 +97,14 @@ func runSub(ctx context.Context, e *env, args []string) (int, error) {
 }
 
 // openSubscriber opens a source per endpoint and a subscriber on them.
-func openSubscriber(ctx context.Context, e *env, endpoints, topics []string, stale time.Duration) (*subscriber.Subscriber, error) {
+func openSubscriber(ctx context.Context, e *env, endpoints, topics []string, stale time.Duration, eo ...endpoint.Option) (*subscriber.Subscriber, error) {
 	opts := []subscriber.Option{subscriber.WithLogger(e.logger), subscriber.WithTopics(topics...)}
 	if stale > 0 {
 		opts = append(opts, subscriber.WithStaleAfter(stale))
 	}
 	var srcs []subscriber.Source
 	for _, ep := range endpoints {
-		src, err := endpoint.Source(ep, endpoint.WithLogger(e.logger))
+		src, err := endpoint.Source(ep, append([]endpoint.Option{endpoint.WithLogger(e.logger)}, eo...)...)
 		if err != nil {
 			for _, s := range srcs {
 				s.Close()

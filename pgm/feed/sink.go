@@ -64,10 +64,10 @@ func (s *Sink) Flush() error {
 }
 
 // Stats returns the sink's counters. PGM does not know its receivers, so
-// Peers is 0.
+// Peers is -1.
 func (s *Sink) Stats() publisher.SinkStats {
 	st := s.pub.Stats()
-	return publisher.SinkStats{Endpoint: s.endpoint, Messages: s.messages.Load(), Bytes: s.bytes.Load(),
+	return publisher.SinkStats{Endpoint: s.endpoint, Peers: -1, Messages: s.messages.Load(), Bytes: s.bytes.Load(),
 		Dropped: st.Dropped}
 }
 
