@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
@@ -15,20 +16,37 @@ import (
 
 // demoSub is one of the demo's subscribers.
 type demoSub struct {
-	name     string
-	endpoint string
-	topics   []string
-	show     func(*subscriber.Event) bool // which events to print live
+	name      string
+	endpoints []string
+	topics    []string
+	show      func(*subscriber.Event) bool // which events to print live
 
 	sub   *subscriber.Subscriber
 	tally *tally
-	ready chan struct{} // closed at the first message: connected and subscribed
 	ended chan struct{} // closed at the end of the session (or failure)
 	err   error
 }
 
+// demoLines returns the endpoints of the demo's three lines: A and B, which
+// the publisher sends the feed on, and C, the lossy copy of B a relay makes.
+// Multicast groups and ports are drawn at random so that demos and tests
+// running at once do not hear each other; the interface is always
+// 127.0.0.1, and the TTL 1.
+func demoLines(transport string) (a, b, c string, err error) {
+	switch transport {
+	case "epgm":
+		group, port := 1+rand.IntN(254), 20_000+rand.IntN(30_000)
+		ep := func(i int) string { return fmt.Sprintf("epgm://127.0.0.1;239.192.%d.%d:%d", group, i, port+i) }
+		return ep(1), ep(2), ep(3), nil
+	case "tcp":
+		return "tcp://127.0.0.1:0", "tcp://127.0.0.1:0", "tcp://127.0.0.1:0", nil
+	}
+	return "", "", "", fmt.Errorf("%w: --transport %q: epgm or tcp", errUsage, transport)
+}
+
 func runDemo(ctx context.Context, e *env, args []string) (int, error) {
-	fs := newFlags(e, "demo", "demo [--duration D] [--rate R] [--symbols N] [--drop F]")
+	fs := newFlags(e, "demo", "demo [--transport epgm|tcp] [--duration D] [--rate R] [--symbols N] [--drop F]")
+	transport := fs.String("transport", "epgm", "epgm (multicast on 127.0.0.1) or tcp")
 	dur := fs.Duration("duration", 4*time.Second, "how long the market runs")
 	rate := fs.Float64("rate", 50_000, "ticks per second")
 	symbols := fs.Int("symbols", 50, "instruments in the simulated market")
@@ -43,23 +61,28 @@ func runDemo(ctx context.Context, e *env, args []string) (int, error) {
 	if *dur <= 0 || *rate <= 0 || *symbols < 2 || *drop < 0 || *drop > 1 {
 		return 0, fmt.Errorf("%w: --duration, --rate positive; --symbols at least 2; --drop within 0..1", errUsage)
 	}
+	lineA, lineB, lineC, err := demoLines(*transport)
+	if err != nil {
+		return 0, err
+	}
 	w := &demoOut{w: e.stdout, start: time.Now()}
 
-	// A publisher on an ephemeral loopback port, and a relay from it to a
-	// second port that drops some batches: a lossy line.
-	pc := pubConfig{endpoints: []string{"tcp://127.0.0.1:0"}, symbols: *symbols, rate: *rate,
+	// The publisher sends the feed on lines A and B; a relay copies B to
+	// C, dropping some batches: a lossy line.
+	pc := pubConfig{endpoints: []string{lineA, lineB}, symbols: *symbols, rate: *rate,
 		duration: *dur, heartbeat: 250 * time.Millisecond, seed: 42, maxBatch: publisher.DefaultMaxBatch}
 	pub, err := pc.open(e.logger)
 	if err != nil {
 		return 0, err
 	}
-	pubEP := endpointsOf(pub)[0]
-	r, relaySinks, err := openRelay(e, pubEP, []string{"tcp://127.0.0.1:0"}, *drop, 7)
+	eps := endpointsOf(pub) // with the ports tcp chose
+	lineA, lineB = eps[0], eps[1]
+	r, relaySinks, err := openRelay(e, lineB, []string{lineC}, *drop, 7)
 	if err != nil {
 		pub.Close()
 		return 0, err
 	}
-	lossyEP := relaySinks[0].Stats().Endpoint
+	lineC = relaySinks[0].Stats().Endpoint
 	relayCtx, stopRelay := context.WithCancel(ctx)
 	relayDone := make(chan struct{})
 	go func() { defer close(relayDone); r.Run(relayCtx) }()
@@ -72,7 +95,7 @@ func runDemo(ctx context.Context, e *env, args []string) (int, error) {
 	var lastShown time.Time
 	gaps := 0
 	subs := []*demoSub{
-		{name: "trader", endpoint: pubEP, topics: []string{"AAPL", "MSFT"},
+		{name: "trader", endpoints: []string{lineA}, topics: []string{"AAPL", "MSFT"},
 			show: func(ev *subscriber.Event) bool { // a sample of its ticks
 				if ev.Kind != subscriber.EventTicks || ev.RecvTime.Sub(lastShown) < 150*time.Millisecond {
 					return false
@@ -80,26 +103,30 @@ func runDemo(ctx context.Context, e *env, args []string) (int, error) {
 				lastShown = ev.RecvTime
 				return true
 			}},
-		{name: "risk", endpoint: pubEP},
-		{name: "lossy", endpoint: lossyEP, show: func(ev *subscriber.Event) bool { // its first gaps
+		{name: "risk", endpoints: []string{lineA, lineC}},
+		{name: "lossy", endpoints: []string{lineC}, show: func(ev *subscriber.Event) bool { // its first gaps
 			if ev.Kind != subscriber.EventGap {
 				return false
 			}
-			if gaps++; gaps == 13 {
+			if gaps++; gaps == 11 {
 				w.printf("%8s  %-7s %s\n", "", "lossy", "... further gaps are counted in the summary")
 			}
-			return gaps <= 12
+			return gaps <= 10
 		}},
 	}
 	w.printf("tickcast demo: a simulated market of %d instruments at %s ticks/s for %v, on loopback\n", *symbols, count(uint64(*rate)), *dur)
-	w.printf("  publisher     %s\n", pubEP)
-	w.printf("  lossy line    %s  (a relay that drops %.0f%% of batches)\n", lossyEP, *drop*100)
-	w.printf("  subscribers   trader: AAPL, MSFT   risk: every topic   lossy: every topic, through the lossy line\n\n")
+	w.printf("  line A  %s  the feed\n", lineA)
+	w.printf("  line B  %s  the same feed (one session: A/B lines)\n", lineB)
+	w.printf("  line C  %s  line B through a relay that drops %.0f%% of batches\n", lineC, *drop*100)
+	w.printf("  subscribers  trader: AAPL, MSFT on A   risk: everything on A and C   lossy: everything on C\n\n")
 
 	var wg sync.WaitGroup
 	for _, s := range subs {
-		s.tally, s.ready, s.ended = newTally(), make(chan struct{}), make(chan struct{})
-		s.sub, err = openSubscriber(ctx, e, []string{s.endpoint}, s.topics, 0)
+		s.tally, s.ended = newTally(), make(chan struct{})
+		// A generous arbitration window: the demo claims exactness, and it
+		// runs three subscribers, a relay and a publisher on one machine
+		// whose lines may lag each other by tens of milliseconds.
+		s.sub, err = openSubscriber(ctx, e, s.endpoints, s.topics, []subscriber.Option{subscriber.WithArbitration(time.Second)})
 		if err != nil {
 			pub.Close()
 			return 0, err
@@ -108,18 +135,28 @@ func runDemo(ctx context.Context, e *env, args []string) (int, error) {
 		wg.Add(1)
 		go func() { defer wg.Done(); s.run(w) }()
 	}
-	// Start the market once every subscriber hears the feed, so that the
-	// counts can be checked against what was published.
-	for _, s := range subs {
-		select {
-		case <-s.ready:
-		case <-time.After(10 * time.Second):
-			pub.Close()
-			return exitFailure, fmt.Errorf("subscriber %s did not connect", s.name)
-		case <-ctx.Done():
-			pub.Close()
-			return exitOK, nil
+	// Start the market once every subscriber hears the feed on every line
+	// (the publisher, or the relay, has its subscriptions; multicast lines
+	// have joined), so that the counts can be checked against what was
+	// published.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		waiting := ""
+		for _, s := range subs {
+			if !s.allLinesActive() {
+				waiting = s.name
+			}
 		}
+		if waiting == "" {
+			break
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			pub.Close()
+			if ctx.Err() != nil {
+				return exitOK, nil
+			}
+			return exitFailure, fmt.Errorf("subscriber %s did not hear the feed on every line", waiting)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	w.printf("%8s  %-7s %s\n", "time", "sub", "what")
 	err = pc.simulate(ctx, pub)
@@ -141,17 +178,9 @@ func runDemo(ctx context.Context, e *env, args []string) (int, error) {
 
 	// The summary, and the checks that make it a demonstration.
 	ps := pub.Stats()
-	perTopic := map[string]uint64{}
-	for _, s := range subs {
-		for name, tt := range s.tally.topics {
-			if s.name == "risk" {
-				perTopic[name] = tt.Received
-			}
-		}
-	}
-	w.printf("\npublished %s ticks in %s messages (%.1f ticks per message)\n\n",
+	w.printf("\npublished %s ticks in %s messages (%.1f ticks per message), each on lines A and B\n\n",
 		count(ps.Published), count(ps.Messages), float64(ps.Published)/float64(max(ps.Messages, 1)))
-	w.printf("%-8s %-14s %12s %6s %9s %9s %9s %9s\n", "sub", "topics", "ticks", "gaps", "missing", "p50", "p99", "max")
+	w.printf("%-8s %-10s %-6s %12s %6s %9s %9s %9s %9s\n", "sub", "topics", "lines", "ticks", "gaps", "missing", "p50", "p99", "max")
 	ok := true
 	for _, s := range subs {
 		st := s.sub.Stats()
@@ -160,8 +189,8 @@ func runDemo(ctx context.Context, e *env, args []string) (int, error) {
 		if len(s.topics) > 0 {
 			topics = strings.Join(s.topics, ",")
 		}
-		w.printf("%-8s %-14s %12s %6s %9s %9s %9s %9s\n", s.name, topics, count(s.tally.ticks), count(st.Gaps),
-			count(st.Missing), duration(l.P50), duration(l.P99), duration(l.Max))
+		w.printf("%-8s %-10s %-6s %12s %6s %9s %9s %9s %9s\n", s.name, topics, lineNames(s.endpoints, lineA, lineC),
+			count(s.tally.ticks), count(st.Gaps), count(st.Missing), duration(l.P50), duration(l.P99), duration(l.Max))
 		if s.err != nil {
 			w.printf("  %s: %v\n", s.name, s.err)
 			ok = false
@@ -175,15 +204,18 @@ func runDemo(ctx context.Context, e *env, args []string) (int, error) {
 		}
 		w.printf("%s %s\n", mark, fmt.Sprintf(format, args...))
 	}
-	risk, trader, lossy := subs[1], subs[0], subs[2]
-	check(risk.tally.ticks == ps.Published, "risk received every tick published (%s of %s)", count(risk.tally.ticks), count(ps.Published))
-	want := perTopic["AAPL"] + perTopic["MSFT"]
+	trader, risk, lossy := subs[0], subs[1], subs[2]
+	rs := r.Stats()
+	want := risk.tally.topics["AAPL"].Received + risk.tally.topics["MSFT"].Received
 	check(trader.tally.ticks == want && len(trader.tally.topics) == 2,
 		"trader received exactly AAPL and MSFT (%s ticks, %d topics)", count(trader.tally.ticks), len(trader.tally.topics))
-	rs := r.Stats()
+	rst := risk.sub.Stats()
+	check(risk.tally.ticks == ps.Published && rst.Gaps == 0 && rst.Lines[1].Missing == rs.DroppedTicks,
+		"risk received every tick published (%s of %s): line C lost %s ticks, line A filled every one (A first with %s, C with %s)",
+		count(risk.tally.ticks), count(ps.Published), count(rst.Lines[1].Missing), count(rst.Lines[0].Ticks), count(rst.Lines[1].Ticks))
 	lst := lossy.sub.Stats()
 	check(lst.Missing == rs.DroppedTicks && lossy.tally.ticks+lst.Missing == ps.Published,
-		"the lossy line dropped %s batches (%s ticks); the lossy subscriber reported %s gaps, %s ticks missing: exact",
+		"the relay dropped %s batches (%s ticks) on line C; lossy, on C alone, reported %s gaps, %s ticks missing: exact",
 		count(rs.Dropped), count(rs.DroppedTicks), count(lst.Gaps), count(lst.Missing))
 	if !ok {
 		return exitFailure, err
@@ -191,13 +223,25 @@ func runDemo(ctx context.Context, e *env, args []string) (int, error) {
 	return exitOK, err
 }
 
+// lineNames names a subscriber's lines for the summary table.
+func lineNames(endpoints []string, a, c string) string {
+	var names []string
+	for _, ep := range endpoints {
+		switch ep {
+		case a:
+			names = append(names, "A")
+		case c:
+			names = append(names, "C")
+		default:
+			names = append(names, "B")
+		}
+	}
+	return strings.Join(names, "+")
+}
+
 // run reads the subscriber until its session ends.
 func (s *demoSub) run(w *demoOut) {
 	defer close(s.ended)
-	// Ready at the first message of the session: the publisher has our
-	// subscriptions then (they went out before the control topic's).
-	readyOnce := sync.OnceFunc(func() { close(s.ready) })
-	defer readyOnce()
 	for {
 		ev, err := s.sub.Next()
 		if err != nil {
@@ -205,9 +249,6 @@ func (s *demoSub) run(w *demoOut) {
 				s.err = err
 			}
 			return
-		}
-		if ev.Kind == subscriber.EventSessionStart {
-			readyOnce()
 		}
 		s.tally.add(&ev)
 		if s.show != nil && s.show(&ev) {
@@ -217,6 +258,15 @@ func (s *demoSub) run(w *demoOut) {
 			return
 		}
 	}
+}
+
+func (s *demoSub) allLinesActive() bool {
+	for _, l := range s.sub.Stats().Lines {
+		if l.State != subscriber.LineActive {
+			return false
+		}
+	}
+	return true
 }
 
 // demoOut serialises the demo's output and stamps it with the elapsed time.

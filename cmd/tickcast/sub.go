@@ -29,6 +29,7 @@ func runSub(ctx context.Context, e *env, args []string) (int, error) {
 	asJSON := fs.Bool("json", false, "print one JSON object per line; the summary is the last line")
 	quiet := fs.Bool("quiet", false, "print only the summary")
 	stale := fs.Duration("stale", 0, "report a line stale after this much silence (default: 3 publisher heartbeats)")
+	arbitration := fs.Duration("arbitration", 0, "with several lines of one feed: how long ticks after a hole on one line wait for another line to fill it (default 50ms)")
 	var pgm pgmFlags
 	pgm.register(fs)
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
@@ -56,7 +57,14 @@ func runSub(ctx context.Context, e *env, args []string) (int, error) {
 		runCtx, cancel = context.WithTimeout(ctx, *timeout)
 	}
 	defer cancel()
-	sub, err := openSubscriber(runCtx, e, endpoints, topics, *stale, pgm.options()...)
+	var so []subscriber.Option
+	if *stale > 0 {
+		so = append(so, subscriber.WithStaleAfter(*stale))
+	}
+	if *arbitration > 0 {
+		so = append(so, subscriber.WithArbitration(*arbitration))
+	}
+	sub, err := openSubscriber(runCtx, e, endpoints, topics, so, pgm.options()...)
 	if err != nil {
 		return 0, err
 	}
@@ -97,11 +105,8 @@ func runSub(ctx context.Context, e *env, args []string) (int, error) {
 }
 
 // openSubscriber opens a source per endpoint and a subscriber on them.
-func openSubscriber(ctx context.Context, e *env, endpoints, topics []string, stale time.Duration, eo ...endpoint.Option) (*subscriber.Subscriber, error) {
-	opts := []subscriber.Option{subscriber.WithLogger(e.logger), subscriber.WithTopics(topics...)}
-	if stale > 0 {
-		opts = append(opts, subscriber.WithStaleAfter(stale))
-	}
+func openSubscriber(ctx context.Context, e *env, endpoints, topics []string, so []subscriber.Option, eo ...endpoint.Option) (*subscriber.Subscriber, error) {
+	opts := append([]subscriber.Option{subscriber.WithLogger(e.logger), subscriber.WithTopics(topics...)}, so...)
 	var srcs []subscriber.Source
 	for _, ep := range endpoints {
 		src, err := endpoint.Source(ep, append([]endpoint.Option{endpoint.WithLogger(e.logger)}, eo...)...)
