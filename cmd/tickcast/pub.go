@@ -59,6 +59,7 @@ func runPub(ctx context.Context, e *env, args []string) (int, error) {
 	fs.Float64Var(&c.rate, "rate", 10_000, "ticks per second; 0 publishes as fast as possible")
 	fs.Int64Var(&c.count, "count", 0, "stop after this many ticks (0: no limit)")
 	fs.DurationVar(&c.duration, "duration", 0, "stop after this long (0: no limit)")
+	delay := fs.Duration("delay", 0, "wait this long before the first tick (heartbeats flow): time for subscribers to join")
 	fs.IntVar(&c.maxBatch, "batch", publisher.DefaultMaxBatch, "most ticks in one message")
 	fs.DurationVar(&c.flushDelay, "flush-delay", 0, "let a batch wait this long for more ticks (0: never wait)")
 	fs.DurationVar(&c.heartbeat, "heartbeat", publisher.DefaultHeartbeat, "heartbeat interval")
@@ -95,6 +96,7 @@ func runPub(ctx context.Context, e *env, args []string) (int, error) {
 		return fmt.Sprintf("published %s ticks in %s messages, %s dropped for slow subscribers",
 			count(s.Published), count(s.Messages), count(sinkDrops(s)))
 	})
+	sleep(ctx, *delay)
 	start := time.Now()
 	err = c.simulate(ctx, pub)
 	elapsed := time.Since(start)

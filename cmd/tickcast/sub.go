@@ -28,6 +28,7 @@ func runSub(ctx context.Context, e *env, args []string) (int, error) {
 	timeout := fs.Duration("timeout", 0, "stop after this long (with --count: fail with exit 3)")
 	asJSON := fs.Bool("json", false, "print one JSON object per line; the summary is the last line")
 	quiet := fs.Bool("quiet", false, "print only the summary")
+	untilEnd := fs.Bool("until-end", false, "exit once the publisher ends its session")
 	stale := fs.Duration("stale", 0, "report a line stale after this much silence (default: 3 publisher heartbeats)")
 	arbitration := fs.Duration("arbitration", 0, "with several lines of one feed: how long ticks after a hole on one line wait for another line to fill it (default 50ms)")
 	var pgm pgmFlags
@@ -87,6 +88,9 @@ func runSub(ctx context.Context, e *env, args []string) (int, error) {
 		t.add(&ev)
 		if !*quiet {
 			out.event(&ev, *asJSON)
+		}
+		if *untilEnd && ev.Kind == subscriber.EventSessionEnd {
+			break
 		}
 	}
 	stopStatus()
