@@ -1,0 +1,372 @@
+package bench
+
+import (
+	"fmt"
+	"image/color"
+	"math"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+)
+
+// Colours per implementation, kept across every plot.
+var implColor = map[Impl]color.Color{
+	ImplTickcast: color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
+	ImplLibzmq:   color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff},
+	ImplZmq4:     color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
+}
+
+var (
+	pacerColor = color.RGBA{R: 0x88, G: 0x88, B: 0x88, A: 0xff}
+	failColor  = color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}
+	// Extra colours for several lines of one implementation (subscribers,
+	// flush delays).
+	palette = []color.Color{
+		color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff}, color.RGBA{R: 0x8c, G: 0x56, B: 0x4b, A: 0xff},
+		color.RGBA{R: 0xe3, G: 0x77, B: 0xc2, A: 0xff}, color.RGBA{R: 0x17, G: 0xbe, B: 0xcf, A: 0xff},
+		color.RGBA{R: 0xbc, G: 0xbd, B: 0x22, A: 0xff},
+	}
+)
+
+const (
+	plotWidth  = 8 * vg.Inch
+	plotHeight = 5 * vg.Inch
+)
+
+// writePlots draws a latency spectrum per group of paced runs and a
+// throughput-versus-batch plot per transport, each as PNG and SVG. It
+// returns, per run ID, the plot files that show it.
+func (rep *Report) writePlots(dir string) (map[string]map[string]string, error) {
+	files := map[string]map[string]string{}
+	note := func(r *Result, kind, base string) {
+		if files[r.ID] == nil {
+			files[r.ID] = map[string]string{}
+		}
+		files[r.ID][kind+"_png"] = base + ".png"
+		files[r.ID][kind+"_svg"] = base + ".svg"
+	}
+	// Latency: one plot per group (scenario, transport, rate, ...).
+	var keys []string
+	groups := map[string][]*Result{}
+	for _, r := range rep.Results {
+		if !r.Paced() || r.Status == StatusSkip || r.latency == nil || r.latency.TotalCount() == 0 {
+			continue
+		}
+		k := groupKey(&r.RunSpec)
+		if groups[k] == nil {
+			keys = append(keys, k)
+		}
+		groups[k] = append(groups[k], r)
+	}
+	for _, k := range keys {
+		rs := groups[k]
+		base := plotName("latency", rs[0])
+		p, err := latencyPlot(k, rs)
+		if err != nil {
+			return nil, err
+		}
+		if err := save(p, dir, base); err != nil {
+			return nil, err
+		}
+		for _, r := range rs {
+			note(r, "plot", base)
+		}
+	}
+	// Throughput: one plot per transport.
+	byTransport := map[string][]*Result{}
+	var transports []string
+	for _, r := range rep.Results {
+		if r.Paced() || r.Status == StatusSkip {
+			continue
+		}
+		if byTransport[r.Transport] == nil {
+			transports = append(transports, r.Transport)
+		}
+		byTransport[r.Transport] = append(byTransport[r.Transport], r)
+	}
+	for _, tr := range transports {
+		rs := byTransport[tr]
+		base := "throughput-" + tr
+		p, err := throughputPlot(tr, rs)
+		if err != nil {
+			return nil, err
+		}
+		if err := save(p, dir, base); err != nil {
+			return nil, err
+		}
+		for _, r := range rs {
+			note(r, "plot", base)
+		}
+	}
+	return files, nil
+}
+
+// plotName is the file name (without extension) of a group's plot.
+func plotName(kind string, r *Result) string {
+	n := fmt.Sprintf("%s-%s-%s-%s", kind, r.Scenario, r.Transport, FormatRate(r.Rate))
+	if r.Subscribers > 1 {
+		n += fmt.Sprintf("-s%d", r.Subscribers)
+	}
+	if r.Drop > 0 {
+		n += fmt.Sprintf("-d%g", r.Drop)
+	}
+	return strings.NewReplacer(".", "_").Replace(n)
+}
+
+func save(p *plot.Plot, dir, base string) error {
+	for _, ext := range []string{".png", ".svg"} {
+		if err := p.Save(plotWidth, plotHeight, filepath.Join(dir, base+ext)); err != nil {
+			return fmt.Errorf("bench: plot %s%s: %w", base, ext, err)
+		}
+	}
+	return nil
+}
+
+func newPlot(title string) *plot.Plot {
+	p := plot.New()
+	p.Title.Text = title
+	p.Title.TextStyle.Font.Size = 13
+	p.Legend.Top = true
+	p.Legend.Left = true
+	p.Legend.TextStyle.Font.Size = 10
+	p.X.Label.TextStyle.Font.Size = 11
+	p.Y.Label.TextStyle.Font.Size = 11
+	p.Add(plotter.NewGrid())
+	return p
+}
+
+// latencyPlot draws the percentile spectrum of each run of a group on the
+// 1/(1−p) axis, log scale, labelled 90%, 99%, 99.9%...; the pacer's
+// lateness dashed. A FAIL run is drawn dashed in its colour and named so
+// in the legend.
+func latencyPlot(title string, rs []*Result) (*plot.Plot, error) {
+	failed := false
+	for _, r := range rs {
+		failed = failed || r.Status == StatusFail
+	}
+	if failed {
+		title += "  (FAIL runs marked)"
+	}
+	p := newPlot("Latency spectrum: " + title)
+	p.X.Label.Text = "percentile"
+	p.Y.Label.Text = "latency: receive − intended send time"
+	p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
+	p.X.Tick.Marker = percentileTicks{}
+	p.Y.Tick.Marker = durationTicks{}
+	maxX := 10.0
+	for _, r := range rs {
+		lines := []specLine{}
+		label := string(r.Impl)
+		if r.Status == StatusFail {
+			label += " — FAIL"
+		}
+		if len(r.subLatency) > 1 {
+			for i, h := range r.subLatency {
+				lines = append(lines, specLine{fmt.Sprintf("%s %s", label, r.Subs[i].Name), spectrum(h), palette[i%len(palette)], false})
+			}
+			label += " all"
+		}
+		lines = append(lines, specLine{label, spectrum(r.latency), implColor[r.Impl], r.Status == StatusFail})
+		if r.lateness != nil && r.lateness.TotalCount() > 0 {
+			lines = append(lines, struct {
+				name   string
+				pts    []SpectrumPoint
+				c      color.Color
+				dashed bool
+			}{string(r.Impl) + " pacer lateness", spectrum(r.lateness), lighten(implColor[r.Impl]), true})
+		}
+		for _, l := range lines {
+			xys := make(plotter.XYs, 0, len(l.pts))
+			for _, pt := range l.pts {
+				xys = append(xys, plotter.XY{X: pt.X, Y: float64(max(pt.Value, 1))})
+				maxX = max(maxX, pt.X)
+			}
+			if len(xys) == 0 {
+				continue
+			}
+			line, err := plotter.NewLine(xys)
+			if err != nil {
+				return nil, fmt.Errorf("bench: plot: %w", err)
+			}
+			line.Color = l.c
+			line.Width = vg.Points(2)
+			if l.dashed {
+				line.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
+				line.Width = vg.Points(1.2)
+			}
+			p.Add(line)
+			p.Legend.Add(l.name, line)
+		}
+	}
+	p.X.Min = 1
+	p.X.Max = math.Pow(10, math.Ceil(math.Log10(maxX)))
+	return p, nil
+}
+
+// specLine is one line of a spectrum plot.
+type specLine struct {
+	name   string
+	pts    []SpectrumPoint
+	c      color.Color
+	dashed bool
+}
+
+// lighten mixes c with white: the pacer's line beside its run's.
+func lighten(c color.Color) color.Color {
+	r, g, b, _ := c.RGBA()
+	mix := func(v uint32) uint8 { return uint8((v>>8 + 2*255) / 3) }
+	return color.RGBA{R: mix(r), G: mix(g), B: mix(b), A: 0xff}
+}
+
+// throughputPlot draws delivered ticks/s against ticks per message, one
+// line per implementation (and per tickcast flush delay); zmq4's one tick
+// per message is a single point. FAIL points are red crosses.
+func throughputPlot(transport string, rs []*Result) (*plot.Plot, error) {
+	p := newPlot(fmt.Sprintf("Throughput over %s: delivered ticks/s vs ticks per message", transport))
+	p.X.Label.Text = "ticks per message (publisher max batch)"
+	p.Y.Label.Text = "ticks/s delivered at the subscriber"
+	p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
+	p.Y.Tick.Marker = rateTicks{}
+	type series struct {
+		name string
+		c    color.Color
+		pts  plotter.XYs
+	}
+	var order []string
+	all := map[string]*series{}
+	var fails plotter.XYs
+	var batches []float64
+	extra := 0
+	for _, r := range rs {
+		if r.All.TicksPerSec <= 0 {
+			continue
+		}
+		name := string(r.Impl)
+		c := implColor[r.Impl]
+		if r.FlushDelay > 0 {
+			name += " flush " + r.FlushDelay.String()
+			c = palette[extra%len(palette)]
+		}
+		s := all[name]
+		if s == nil {
+			s = &series{name: name, c: c}
+			if r.FlushDelay > 0 {
+				extra++
+			}
+			all[name] = s
+			order = append(order, name)
+		}
+		pt := plotter.XY{X: float64(r.Batch), Y: r.All.TicksPerSec}
+		s.pts = append(s.pts, pt)
+		batches = append(batches, pt.X)
+		if r.Status == StatusFail {
+			fails = append(fails, pt)
+		}
+	}
+	for _, name := range order {
+		s := all[name]
+		slices.SortFunc(s.pts, func(a, b plotter.XY) int { return int(a.X - b.X) })
+		line, pts, err := plotter.NewLinePoints(s.pts)
+		if err != nil {
+			return nil, fmt.Errorf("bench: plot: %w", err)
+		}
+		line.Color, line.Width = s.c, vg.Points(2)
+		pts.Color, pts.Shape, pts.Radius = s.c, draw.CircleGlyph{}, vg.Points(3)
+		label := name
+		if name == string(ImplZmq4) {
+			label += " (1 tick per message)"
+		}
+		p.Add(line, pts)
+		p.Legend.Add(label, line, pts)
+	}
+	if len(fails) > 0 {
+		sc, err := plotter.NewScatter(fails)
+		if err != nil {
+			return nil, fmt.Errorf("bench: plot: %w", err)
+		}
+		sc.Color, sc.Shape, sc.Radius = failColor, draw.CrossGlyph{}, vg.Points(7)
+		p.Add(sc)
+		p.Legend.Add("FAIL (lost ticks)", sc)
+		p.Title.Text += "  (FAIL marked)"
+	}
+	slices.Sort(batches)
+	batches = slices.Compact(batches)
+	var ticks []plot.Tick
+	for _, b := range batches {
+		ticks = append(ticks, plot.Tick{Value: b, Label: fmt.Sprint(b)})
+	}
+	p.X.Tick.Marker = plot.ConstantTicks(ticks)
+	if len(batches) > 0 {
+		p.X.Min, p.X.Max = batches[0]/1.3, batches[len(batches)-1]*1.3
+	}
+	return p, nil
+}
+
+// percentileTicks label the 1/(1−p) axis with percentiles.
+type percentileTicks struct{}
+
+func (percentileTicks) Ticks(lo, hi float64) []plot.Tick {
+	var ts []plot.Tick
+	for x := 1.0; x <= hi*1.0001; x *= 10 {
+		ts = append(ts, plot.Tick{Value: x, Label: percentLabel(x)})
+		if x*2 < hi && x == 1 {
+			ts = append(ts, plot.Tick{Value: 2, Label: "50%"})
+		}
+	}
+	return ts
+}
+
+// percentLabel names the percentile at x = 1/(1−p): 10 → 90%, 1000 → 99.9%.
+func percentLabel(x float64) string {
+	if x <= 1 {
+		return "0%"
+	}
+	p := 100 * (1 - 1/x)
+	s := fmt.Sprintf("%.6f", p)
+	s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	return s + "%"
+}
+
+// durationTicks label a log axis of nanoseconds at 1, 2, 5 × 10^k.
+type durationTicks struct{}
+
+func (durationTicks) Ticks(lo, hi float64) []plot.Tick {
+	return logTicks(lo, hi, func(v float64) string { return FormatNs(int64(v)) })
+}
+
+// rateTicks label a log axis of rates at 1, 2, 5 × 10^k.
+type rateTicks struct{}
+
+func (rateTicks) Ticks(lo, hi float64) []plot.Tick {
+	return logTicks(lo, hi, FormatRate)
+}
+
+func logTicks(lo, hi float64, label func(float64) string) []plot.Tick {
+	if lo <= 0 {
+		lo = 1
+	}
+	var ts []plot.Tick
+	for d := math.Pow(10, math.Floor(math.Log10(lo))); d <= hi; d *= 10 {
+		for _, m := range []float64{1, 2, 5} {
+			v := d * m
+			if v < lo || v > hi {
+				continue
+			}
+			ts = append(ts, plot.Tick{Value: v, Label: label(v)})
+		}
+		for m := 2.0; m < 10; m++ { // minor ticks
+			if v := d * m; v >= lo && v <= hi && m != 2 && m != 5 {
+				ts = append(ts, plot.Tick{Value: v})
+			}
+		}
+	}
+	if len(ts) < 2 { // a narrow range: label its ends
+		ts = append(ts, plot.Tick{Value: lo, Label: label(lo)}, plot.Tick{Value: hi, Label: label(hi)})
+	}
+	return ts
+}
