@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"runtime"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -208,14 +207,15 @@ func runPub(ctx context.Context, spec *childSpec, start, release <-chan struct{}
 }
 
 // paced publishes on the schedule: the warm-up ticks, then the measured
-// ones, each carrying its intended send time. It runs on a locked OS
-// thread and never sleeps past a tick's time (see PaceMode). A tick that
+// ones, each carrying its intended send time. It never sleeps past a
+// tick's time (see PaceMode). It does not lock its OS thread: a locked
+// goroutine that yields parks its thread and needs a futex wake to run
+// again, which costs tens of microseconds per yield (measured: p50
+// lateness 63ns unlocked, 11–30µs locked, in PaceYield). A tick that
 // falls due while the pacer is behind (a descheduled thread, a GC pause)
 // is sent at once, still with its intended time: the delay is charged to
 // it, not forgotten.
 func paced(ctx context.Context, d pubDriver, spec *childSpec, res *childResult) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	late := newHistogram() // one per recording goroutine: this one
 	p := pacer{mode: spec.Pace, now: wallNow}
 	sched := newSchedule(wallNow()+int64(startDelay), spec.Rate)

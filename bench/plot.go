@@ -6,6 +6,7 @@ import (
 	"math"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -65,7 +66,7 @@ func (rep *Report) writePlots(dir string) (map[string]map[string]string, error) 
 	}
 	for _, k := range keys {
 		rs := groups[k]
-		base := plotName("latency", rs[0])
+		base := plotName(rs[0])
 		p, err := latencyPlot(k, rs)
 		if err != nil {
 			return nil, err
@@ -107,8 +108,8 @@ func (rep *Report) writePlots(dir string) (map[string]map[string]string, error) 
 }
 
 // plotName is the file name (without extension) of a group's plot.
-func plotName(kind string, r *Result) string {
-	n := fmt.Sprintf("%s-%s-%s-%s", kind, r.Scenario, r.Transport, FormatRate(r.Rate))
+func plotName(r *Result) string {
+	n := fmt.Sprintf("%s-%s-%s", r.Scenario, r.Transport, FormatRate(r.Rate))
 	if r.Subscribers > 1 {
 		n += fmt.Sprintf("-s%d", r.Subscribers)
 	}
@@ -332,41 +333,51 @@ func percentLabel(x float64) string {
 	return s + "%"
 }
 
-// durationTicks label a log axis of nanoseconds at 1, 2, 5 × 10^k.
+// durationTicks label a log axis of nanoseconds at powers of ten.
 type durationTicks struct{}
 
-func (durationTicks) Ticks(lo, hi float64) []plot.Tick {
-	return logTicks(lo, hi, func(v float64) string { return FormatNs(int64(v)) })
+func (durationTicks) Ticks(lo, hi float64) []plot.Tick { return logTicks(lo, hi, axisNs) }
+
+// axisNs labels a duration compactly: 1ns, 10µs, 2ms, 1s.
+func axisNs(v float64) string {
+	f := func(x float64) string { return strconv.FormatFloat(x, 'g', 3, 64) }
+	switch {
+	case v < 1e3:
+		return f(v) + "ns"
+	case v < 1e6:
+		return f(v/1e3) + "µs"
+	case v < 1e9:
+		return f(v/1e6) + "ms"
+	}
+	return f(v/1e9) + "s"
 }
 
-// rateTicks label a log axis of rates at 1, 2, 5 × 10^k.
+// rateTicks label a log axis of rates at powers of ten.
 type rateTicks struct{}
 
-func (rateTicks) Ticks(lo, hi float64) []plot.Tick {
-	return logTicks(lo, hi, FormatRate)
-}
+func (rateTicks) Ticks(lo, hi float64) []plot.Tick { return logTicks(lo, hi, FormatRate) }
 
+// logTicks puts a labelled tick at every power of ten in [lo, hi], minor
+// ticks between; a range of less than two decades gets 2× and 5× labels
+// too, so that it has enough of them.
 func logTicks(lo, hi float64, label func(float64) string) []plot.Tick {
 	if lo <= 0 {
 		lo = 1
 	}
+	narrow := hi/lo < 100
 	var ts []plot.Tick
 	for d := math.Pow(10, math.Floor(math.Log10(lo))); d <= hi; d *= 10 {
-		for _, m := range []float64{1, 2, 5} {
+		for m := 1.0; m < 10; m++ {
 			v := d * m
 			if v < lo || v > hi {
 				continue
 			}
-			ts = append(ts, plot.Tick{Value: v, Label: label(v)})
-		}
-		for m := 2.0; m < 10; m++ { // minor ticks
-			if v := d * m; v >= lo && v <= hi && m != 2 && m != 5 {
-				ts = append(ts, plot.Tick{Value: v})
+			t := plot.Tick{Value: v}
+			if m == 1 || (narrow && (m == 2 || m == 5)) {
+				t.Label = label(v)
 			}
+			ts = append(ts, t)
 		}
-	}
-	if len(ts) < 2 { // a narrow range: label its ends
-		ts = append(ts, plot.Tick{Value: lo, Label: label(lo)}, plot.Tick{Value: hi, Label: label(hi)})
 	}
 	return ts
 }
