@@ -50,8 +50,19 @@ func newTickcastPub(spec *childSpec, logger *slog.Logger) (*tickcastPub, error) 
 	if err != nil {
 		return nil, fmt.Errorf("bench child: %w", err)
 	}
-	pub, err := publisher.New(publisher.WithSink(sink), publisher.WithLogger(logger),
-		publisher.WithMaxBatch(max(spec.Batch, 1)), publisher.WithFlushDelay(spec.FlushDelay))
+	// Flow control of a flood keeps the ticks in flight, in the
+	// publisher's queue and in a subscriber's, under half of what the
+	// transport would drop at (in messages and in bytes): the publisher's
+	// queue limit pushes back on Publish, and the flood holds off while a
+	// subscriber's queue is deep.
+	msgBytes := max(payloadSize(max(spec.Batch, 1)), 1)
+	maxQueue := max(min(hwm/4, zmtp.DefaultSendBuffer/4/msgBytes), 1)
+	opts := []publisher.Option{publisher.WithSink(sink), publisher.WithLogger(logger),
+		publisher.WithMaxBatch(max(spec.Batch, 1)), publisher.WithFlushDelay(spec.FlushDelay)}
+	if spec.Rate == 0 {
+		opts = append(opts, publisher.WithQueueLimit(max(maxQueue*max(spec.Batch, 1), 2*floodChunk)))
+	}
+	pub, err := publisher.New(opts...)
 	if err != nil {
 		sink.Close()
 		return nil, fmt.Errorf("bench child: %w", err)
@@ -61,10 +72,7 @@ func newTickcastPub(spec *childSpec, logger *slog.Logger) (*tickcastPub, error) 
 	if p, ok := sink.(interface{ Peers() []zmtp.PeerStats }); ok {
 		t.peers = p.Peers
 	}
-	// Flow control of a flood keeps a subscriber's queue under half of
-	// what the transport would drop at, in messages and in bytes.
-	msgBytes := max(payloadSize(max(spec.Batch, 1)), 1)
-	t.maxQueue = max(min(hwm/2, zmtp.DefaultSendBuffer/2/msgBytes), 1)
+	t.maxQueue = maxQueue
 	for i := range max(spec.Topics, 1) {
 		t.topics = append(t.topics, pub.Topic(topicName(i, max(spec.Topics, 1))))
 	}
@@ -115,7 +123,7 @@ func (t *tickcastPub) flood(now, index int64) (int64, error) {
 		}
 		runtime.Gosched()
 	}
-	if t.peers != nil && t.chunks%16 == 0 {
+	if t.peers != nil && t.chunks%4 == 0 {
 		for t.deepest() > t.maxQueue && time.Now().Before(t.deadline) {
 			runtime.Gosched()
 		}
