@@ -4,6 +4,7 @@
 #   python3-zmq          libzmq 4.3.4 (built with OpenPGM) for the interop tests
 #   flatbuffers-compiler flatc 2.0.8, to check the generated schema code
 #   iproute2, nftables   network namespaces and loss injection
+#   gcc, libzmq3-dev     the libzmq C peer of tickcast bench (and its test)
 #
 # Installs what is missing when run as root with apt-get; otherwise says
 # what to install and fails.
@@ -15,6 +16,8 @@ command -v flatc >/dev/null 2>&1 || missing="$missing flatbuffers-compiler"
 command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
 command -v nft >/dev/null 2>&1 || missing="$missing nftables"
 command -v unshare >/dev/null 2>&1 || missing="$missing util-linux"
+command -v gcc >/dev/null 2>&1 || missing="$missing gcc"
+[ -f /usr/include/zmq.h ] || missing="$missing libzmq3-dev"
 
 [ -z "$missing" ] && exit 0
 
