@@ -52,21 +52,21 @@ type benchReport struct {
 		Status    string   `json:"status"`
 		Reasons   []string `json:"reasons"`
 		Publisher struct {
-			Sent     int64            `json:"sent"`
-			Rate     float64          `json:"rate"`
+			Sent     int64              `json:"sent"`
+			Rate     float64            `json:"rate"`
 			Lateness map[string]float64 `json:"lateness_ns"`
-			Proc     map[string]any   `json:"proc"`
+			Proc     map[string]any     `json:"proc"`
 		} `json:"publisher"`
 		Subscribers []struct {
-			Name     string           `json:"name"`
-			Received int64            `json:"received"`
+			Name     string             `json:"name"`
+			Received int64              `json:"received"`
 			Latency  map[string]float64 `json:"latency_ns"`
-			Proc     map[string]any   `json:"proc"`
+			Proc     map[string]any     `json:"proc"`
 		} `json:"subscribers"`
 		Aggregate struct {
-			Received    int64            `json:"received"`
-			Lost        int64            `json:"lost"`
-			TicksPerSec float64          `json:"ticks_per_s"`
+			Received    int64              `json:"received"`
+			Lost        int64              `json:"lost"`
+			TicksPerSec float64            `json:"ticks_per_s"`
 			Latency     map[string]float64 `json:"latency_ns"`
 		} `json:"aggregate"`
 		Files map[string]string `json:"files"`
