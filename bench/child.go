@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -216,6 +217,14 @@ func runPub(ctx context.Context, spec *childSpec, start, release <-chan struct{}
 // is sent at once, still with its intended time: the delay is charged to
 // it, not forgotten.
 func paced(ctx context.Context, d pubDriver, spec *childSpec, res *childResult) error {
+	// The pacer keeps a P busy for the whole run, and a P that yields
+	// takes its next goroutine from its own or the global queue, never
+	// steals: a goroutine the publisher woke (its sender, a connection's
+	// writer) could wait behind the busy P until preempted, 10ms later.
+	// So the pacer gets a P of its own, on top of the publisher's.
+	procs := runtime.GOMAXPROCS(0)
+	runtime.GOMAXPROCS(procs + 1)
+	defer runtime.GOMAXPROCS(procs)
 	late := newHistogram() // one per recording goroutine: this one
 	p := pacer{mode: spec.Pace, now: wallNow}
 	sched := newSchedule(wallNow()+int64(startDelay), spec.Rate)
