@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -67,7 +68,7 @@ func (rep *Report) writePlots(dir string) (map[string]map[string]string, error) 
 	for _, k := range keys {
 		rs := groups[k]
 		base := plotName(rs[0])
-		p, err := latencyPlot(k, rs)
+		p, err := latencyPlot(rs, rep.caption())
 		if err != nil {
 			return nil, err
 		}
@@ -93,7 +94,7 @@ func (rep *Report) writePlots(dir string) (map[string]map[string]string, error) 
 	for _, tr := range transports {
 		rs := byTransport[tr]
 		base := "throughput-" + tr
-		p, err := throughputPlot(tr, rs)
+		p, err := throughputPlot(tr, rs, rep.caption())
 		if err != nil {
 			return nil, err
 		}
@@ -131,9 +132,13 @@ func save(p *plot.Plot, dir, base string) error {
 func newPlot(title string) *plot.Plot {
 	p := plot.New()
 	p.Title.Text = title
-	p.Title.TextStyle.Font.Size = 13
+	p.Title.TextStyle.Font.Size = 12
+	// Top left: the corner both kinds of plot leave empty (latency
+	// rises to the right, throughput with the batch size).
 	p.Legend.Top = true
 	p.Legend.Left = true
+	p.Legend.XOffs = vg.Points(12)
+	p.Legend.YOffs = -vg.Points(6)
 	p.Legend.TextStyle.Font.Size = 10
 	p.X.Label.TextStyle.Font.Size = 11
 	p.Y.Label.TextStyle.Font.Size = 11
@@ -145,21 +150,22 @@ func newPlot(title string) *plot.Plot {
 // 1/(1−p) axis, log scale, labelled 90%, 99%, 99.9%...; the pacer's
 // lateness dashed. A FAIL run is drawn dashed in its colour and named so
 // in the legend.
-func latencyPlot(title string, rs []*Result) (*plot.Plot, error) {
+func latencyPlot(rs []*Result, caption string) (*plot.Plot, error) {
 	failed := false
 	for _, r := range rs {
 		failed = failed || r.Status == StatusFail
 	}
+	title := latencyTitle(&rs[0].RunSpec)
 	if failed {
-		title += "  (FAIL runs marked)"
+		title += " (FAIL runs marked)"
 	}
-	p := newPlot("Latency spectrum: " + title)
+	p := newPlot(title + "\n" + caption)
 	p.X.Label.Text = "percentile"
 	p.Y.Label.Text = "latency: receive − intended send time"
 	p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
 	p.X.Tick.Marker = percentileTicks{}
 	p.Y.Tick.Marker = durationTicks{}
-	maxX := 10.0
+	maxX, minY := 10.0, math.Inf(1)
 	for _, r := range rs {
 		lines := []specLine{}
 		label := string(r.Impl)
@@ -167,25 +173,29 @@ func latencyPlot(title string, rs []*Result) (*plot.Plot, error) {
 			label += " — FAIL"
 		}
 		if len(r.subLatency) > 1 {
+			// Each subscriber thin, in a light shade of the
+			// implementation's colour; their aggregate thick.
 			for i, h := range r.subLatency {
-				lines = append(lines, specLine{fmt.Sprintf("%s %s", label, r.Subs[i].Name), spectrum(h), palette[i%len(palette)], false})
+				name := ""
+				if i == 0 {
+					name = label + ", each subscriber"
+				}
+				lines = append(lines, specLine{name, spectrum(h), lighten(implColor[r.Impl]), false, true})
 			}
-			label += " all"
+			label += ", all subscribers"
 		}
-		lines = append(lines, specLine{label, spectrum(r.latency), implColor[r.Impl], r.Status == StatusFail})
+		lines = append(lines, specLine{label, spectrum(r.latency), implColor[r.Impl], r.Status == StatusFail, false})
 		if r.lateness != nil && r.lateness.TotalCount() > 0 {
-			lines = append(lines, struct {
-				name   string
-				pts    []SpectrumPoint
-				c      color.Color
-				dashed bool
-			}{string(r.Impl) + " pacer lateness", spectrum(r.lateness), lighten(implColor[r.Impl]), true})
+			lines = append(lines, specLine{string(r.Impl) + " pacer lateness", spectrum(r.lateness), lighten(implColor[r.Impl]), true, false})
 		}
 		for _, l := range lines {
 			xys := make(plotter.XYs, 0, len(l.pts))
 			for _, pt := range l.pts {
 				xys = append(xys, plotter.XY{X: pt.X, Y: float64(max(pt.Value, 1))})
 				maxX = max(maxX, pt.X)
+				if !l.dashed {
+					minY = min(minY, float64(max(pt.Value, 1)))
+				}
 			}
 			if len(xys) == 0 {
 				continue
@@ -200,13 +210,41 @@ func latencyPlot(title string, rs []*Result) (*plot.Plot, error) {
 				line.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
 				line.Width = vg.Points(1.2)
 			}
+			if l.thin {
+				line.Width = vg.Points(0.8)
+			}
 			p.Add(line)
-			p.Legend.Add(l.name, line)
+			if l.name != "" {
+				p.Legend.Add(l.name, line)
+			}
 		}
 	}
-	p.X.Min = 1
-	p.X.Max = math.Pow(10, math.Ceil(math.Log10(maxX)))
+	p.X.Min, p.X.Max = 1, maxX*1.15
+	// The pacer's lateness goes down to nanoseconds; below the fastest
+	// latency it is of no interest and would squash the plot.
+	if !math.IsInf(minY, 1) {
+		p.Y.Min = max(minY/3, 10)
+	}
 	return p, nil
+}
+
+// latencyTitle names what a latency plot shows.
+func latencyTitle(s *RunSpec) string {
+	t := fmt.Sprintf("Latency by percentile: %s, %s ticks/s", s.Transport, FormatRate(s.Rate))
+	switch {
+	case s.Scenario == ScenarioFanout:
+		t += fmt.Sprintf(", fan-out to %d subscribers", s.Subscribers)
+	case s.Scenario == ScenarioLoss:
+		t += fmt.Sprintf(", %g%% of packets dropped", s.Drop*100)
+	}
+	return t
+}
+
+// caption is the small print under a plot: what was measured, where.
+func (rep *Report) caption() string {
+	m, c := rep.Meta, rep.Config
+	return fmt.Sprintf("commit %.10s, %s, %d × %s, %v measured after %v warm-up, pace %s",
+		m.Commit, m.GoVersion, m.CPUs, m.CPUModel, time.Duration(c.DurationNs), time.Duration(c.WarmupNs), c.Pace)
 }
 
 // specLine is one line of a spectrum plot.
@@ -215,6 +253,7 @@ type specLine struct {
 	pts    []SpectrumPoint
 	c      color.Color
 	dashed bool
+	thin   bool
 }
 
 // lighten mixes c with white: the pacer's line beside its run's.
@@ -227,9 +266,9 @@ func lighten(c color.Color) color.Color {
 // throughputPlot draws delivered ticks/s against ticks per message, one
 // line per implementation (and per tickcast flush delay); zmq4's one tick
 // per message is a single point. FAIL points are red crosses.
-func throughputPlot(transport string, rs []*Result) (*plot.Plot, error) {
-	p := newPlot(fmt.Sprintf("Throughput over %s: delivered ticks/s vs ticks per message", transport))
-	p.X.Label.Text = "ticks per message (publisher max batch)"
+func throughputPlot(transport string, rs []*Result, caption string) (*plot.Plot, error) {
+	p := newPlot(fmt.Sprintf("Throughput over %s: ticks/s delivered, by ticks per message\n%s", transport, caption))
+	p.X.Label.Text = "ticks per message (tickcast: publisher max batch; libzmq: as many ticks' bytes per message)"
 	p.Y.Label.Text = "ticks/s delivered at the subscriber"
 	p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
 	p.Y.Tick.Marker = rateTicks{}
