@@ -268,7 +268,7 @@ func lighten(c color.Color) color.Color {
 // per message is a single point. FAIL points are red crosses.
 func throughputPlot(transport string, rs []*Result, caption string) (*plot.Plot, error) {
 	p := newPlot(fmt.Sprintf("Throughput over %s: ticks/s delivered, by ticks per message\n%s", transport, caption))
-	p.X.Label.Text = "ticks per message (tickcast: publisher max batch; libzmq: as many ticks' bytes per message)"
+	p.X.Label.Text = "ticks per message"
 	p.Y.Label.Text = "ticks/s delivered at the subscriber"
 	p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
 	p.Y.Tick.Marker = rateTicks{}
@@ -375,7 +375,7 @@ func percentLabel(x float64) string {
 // durationTicks label a log axis of nanoseconds at powers of ten.
 type durationTicks struct{}
 
-func (durationTicks) Ticks(lo, hi float64) []plot.Tick { return logTicks(lo, hi, axisNs) }
+func (durationTicks) Ticks(lo, hi float64) []plot.Tick { return logTicks(lo, hi, 100, axisNs) }
 
 // axisNs labels a duration compactly: 1ns, 10µs, 2ms, 1s.
 func axisNs(v float64) string {
@@ -394,16 +394,16 @@ func axisNs(v float64) string {
 // rateTicks label a log axis of rates at powers of ten.
 type rateTicks struct{}
 
-func (rateTicks) Ticks(lo, hi float64) []plot.Tick { return logTicks(lo, hi, FormatRate) }
+func (rateTicks) Ticks(lo, hi float64) []plot.Tick { return logTicks(lo, hi, 1000, FormatRate) }
 
 // logTicks puts a labelled tick at every power of ten in [lo, hi], minor
-// ticks between; a range of less than two decades gets 2× and 5× labels
-// too, so that it has enough of them.
-func logTicks(lo, hi float64, label func(float64) string) []plot.Tick {
+// ticks between; a range narrower than narrowBelow (a ratio) gets 2× and
+// 5× labels too, so that it has enough of them.
+func logTicks(lo, hi, narrowBelow float64, label func(float64) string) []plot.Tick {
 	if lo <= 0 {
 		lo = 1
 	}
-	narrow := hi/lo < 100
+	narrow := hi/lo < narrowBelow
 	var ts []plot.Tick
 	for d := math.Pow(10, math.Floor(math.Log10(lo))); d <= hi; d *= 10 {
 		for m := 1.0; m < 10; m++ {

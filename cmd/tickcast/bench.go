@@ -34,6 +34,7 @@ func runBench(ctx context.Context, e *env, args []string) (int, error) {
 	pace := fs.String("pace", string(def.Pace), "how the publisher waits for a tick's time: spin (a core), yield, hybrid (sleep while > 2ms away)")
 	pubCPUs := fs.String("pub-cpus", "", "pin publishers to these CPUs (taskset -c syntax: 0 or 0,1 or 0-3)")
 	subCPUs := fs.String("sub-cpus", "", "pin subscribers to these CPUs")
+	cpus := fs.String("cpus", "", "shorthand for both: PUB:SUB, e.g. 0:1 (publisher on CPU 0, subscribers on CPU 1)")
 	hwm := fs.Int("hwm", 0, "messages queued per subscriber before dropping (tickcast and libzmq; 0: 10,000)")
 	tolerance := fs.Float64("tolerance", def.RateTolerance, "FAIL a paced run more than this fraction below its target rate")
 	iface := fs.String("iface", def.Interface, "interface address multicast endpoints name (never left to the OS)")
@@ -90,6 +91,13 @@ func runBench(ctx context.Context, e *env, args []string) (int, error) {
 	}
 	if cfg.Pace, err = bench.ParsePaceMode(*pace); err != nil {
 		return 0, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if *cpus != "" {
+		p, s, ok := strings.Cut(*cpus, ":")
+		if !ok || *pubCPUs != "" || *subCPUs != "" {
+			return 0, fmt.Errorf("%w: --cpus takes PUB:SUB (e.g. 0:1), instead of --pub-cpus and --sub-cpus", errUsage)
+		}
+		*pubCPUs, *subCPUs = p, s
 	}
 	if cfg.PubCPUs, err = bench.ParseCPUs(*pubCPUs); err != nil {
 		return 0, fmt.Errorf("%w: --pub-cpus: %v", errUsage, err)

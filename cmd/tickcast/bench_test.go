@@ -282,6 +282,7 @@ func TestBenchUsage(t *testing.T) {
 		{[]string{"bench", "--rates", "fast"}, exitUsage, "--rates"},
 		{[]string{"bench", "--pace", "nap"}, exitUsage, "pace"},
 		{[]string{"bench", "--pub-cpus", "a"}, exitUsage, "--pub-cpus"},
+		{[]string{"bench", "--cpus", "0"}, exitUsage, "PUB:SUB"},
 		{[]string{"bench-child", "x"}, exitUsage, "spec on stdin"},
 	}
 	for _, tt := range tests {
