@@ -109,7 +109,7 @@ type RunSpec struct {
 	// exactly this many ticks' worth of bytes per message.
 	Batch       int           `json:"batch"`
 	FlushDelay  time.Duration `json:"flush_delay_ns"`
-	Subscribers int           `json:"subscribers"`
+	Subscribers int           `json:"subscriber_count"`
 	Drop        float64       `json:"drop,omitempty"`
 	Topics      int           `json:"topics"`
 	Warmup      time.Duration `json:"warmup_ns"`

@@ -166,6 +166,10 @@ func latencyPlot(rs []*Result, caption string) (*plot.Plot, error) {
 	p.X.Tick.Marker = percentileTicks{}
 	p.Y.Tick.Marker = durationTicks{}
 	maxX, minY := 10.0, math.Inf(1)
+	// One legend entry per implementation; the subscribers' and the
+	// pacer's lines, in lighter shades of its colour, get one entry each
+	// for all implementations, so the legend stays small.
+	perSub, pacer := false, false
 	for _, r := range rs {
 		lines := []specLine{}
 		label := string(r.Impl)
@@ -175,18 +179,16 @@ func latencyPlot(rs []*Result, caption string) (*plot.Plot, error) {
 		if len(r.subLatency) > 1 {
 			// Each subscriber thin, in a light shade of the
 			// implementation's colour; their aggregate thick.
-			for i, h := range r.subLatency {
-				name := ""
-				if i == 0 {
-					name = label + ", each subscriber"
-				}
-				lines = append(lines, specLine{name, spectrum(h), lighten(implColor[r.Impl]), false, true})
+			for _, h := range r.subLatency {
+				lines = append(lines, specLine{"", spectrum(h), lighten(implColor[r.Impl]), false, true})
+				perSub = true
 			}
 			label += ", all subscribers"
 		}
 		lines = append(lines, specLine{label, spectrum(r.latency), implColor[r.Impl], r.Status == StatusFail, false})
 		if r.lateness != nil && r.lateness.TotalCount() > 0 {
-			lines = append(lines, specLine{string(r.Impl) + " pacer lateness", spectrum(r.lateness), lighten(implColor[r.Impl]), true, false})
+			lines = append(lines, specLine{"", spectrum(r.lateness), lighten(implColor[r.Impl]), true, false})
+			pacer = true
 		}
 		for _, l := range lines {
 			xys := make(plotter.XYs, 0, len(l.pts))
@@ -218,6 +220,14 @@ func latencyPlot(rs []*Result, caption string) (*plot.Plot, error) {
 				p.Legend.Add(l.name, line)
 			}
 		}
+	}
+	grey := color.RGBA{R: 0x99, G: 0x99, B: 0x99, A: 0xff}
+	if perSub {
+		p.Legend.Add("thin, light: each subscriber", &plotter.Line{LineStyle: draw.LineStyle{Color: grey, Width: vg.Points(0.8)}})
+	}
+	if pacer {
+		p.Legend.Add("dashed, light: the pacer's lateness (publisher)", &plotter.Line{LineStyle: draw.LineStyle{Color: grey, Width: vg.Points(1.2),
+			Dashes: []vg.Length{vg.Points(5), vg.Points(3)}}})
 	}
 	p.X.Min, p.X.Max = 1, maxX*1.15
 	// The pacer's lateness goes down to nanoseconds; below the fastest

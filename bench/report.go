@@ -284,6 +284,11 @@ func (rep *Report) WriteFiles(dir string) error {
 			r.Files["hgrm_pacer"] = name
 		}
 	}
+	for _, r := range rep.Results {
+		if err := r.encodeHistograms(); err != nil {
+			return err
+		}
+	}
 	plots, err := rep.writePlots(dir)
 	if err != nil {
 		return err
@@ -309,6 +314,26 @@ func (rep *Report) WriteFiles(dir string) error {
 		return fmt.Errorf("bench: results.json: %w", err)
 	}
 	return f.Close()
+}
+
+// LoadReport reads a report that WriteFiles wrote (results.json), with
+// its histograms, so that its files can be written again: the tables and
+// plots of a run redrawn without running it again.
+func LoadReport(path string) (*Report, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	var rep Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return nil, fmt.Errorf("bench: %s: %w", path, err)
+	}
+	for _, r := range rep.Results {
+		if err := r.decodeHistograms(); err != nil {
+			return nil, err
+		}
+	}
+	return &rep, nil
 }
 
 func writeHgrmFile(dir, name string, h *hdrhistogram.Histogram) error {

@@ -29,10 +29,73 @@ type Result struct {
 	// rates summed (TicksPerSec, BytesPerSec) or the slowest (Rate).
 	All   SubResult         `json:"aggregate"`
 	Files map[string]string `json:"files,omitempty"` // what → file name in the output directory
+	// Histograms are the run's full distributions, HdrHistogram's
+	// compressed V2 encoding in base64 (readable by its Java, C and Go
+	// libraries): results.json alone can redraw every table and plot.
+	Histograms *EncodedHistograms `json:"histograms,omitempty"`
 
 	latency    *hdrhistogram.Histogram   // merged over subscribers
 	subLatency []*hdrhistogram.Histogram // per subscriber
 	lateness   *hdrhistogram.Histogram   // the publisher's pacer
+}
+
+// EncodedHistograms are a run's histograms, encoded.
+type EncodedHistograms struct {
+	Latency     string   `json:"latency"`     // all subscribers merged
+	Subscribers []string `json:"subscribers"` // one per subscriber, in order
+	Pacer       string   `json:"pacer,omitempty"`
+}
+
+// encodeHistograms fills r.Histograms from the run's histograms.
+func (r *Result) encodeHistograms() error {
+	if r.latency == nil {
+		return nil
+	}
+	var e EncodedHistograms
+	var err error
+	if e.Latency, err = encodeHistogram(r.latency); err != nil {
+		return err
+	}
+	for _, h := range r.subLatency {
+		s, err := encodeHistogram(h)
+		if err != nil {
+			return err
+		}
+		e.Subscribers = append(e.Subscribers, s)
+	}
+	if r.lateness != nil {
+		if e.Pacer, err = encodeHistogram(r.lateness); err != nil {
+			return err
+		}
+	}
+	r.Histograms = &e
+	return nil
+}
+
+// decodeHistograms restores the run's histograms from r.Histograms.
+func (r *Result) decodeHistograms() error {
+	e := r.Histograms
+	if e == nil {
+		return nil
+	}
+	var err error
+	if r.latency, err = decodeHistogram(e.Latency); err != nil {
+		return fmt.Errorf("bench: %s: %w", r.ID, err)
+	}
+	r.subLatency = nil
+	for _, s := range e.Subscribers {
+		h, err := decodeHistogram(s)
+		if err != nil {
+			return fmt.Errorf("bench: %s: %w", r.ID, err)
+		}
+		r.subLatency = append(r.subLatency, h)
+	}
+	if e.Pacer != "" {
+		if r.lateness, err = decodeHistogram(e.Pacer); err != nil {
+			return fmt.Errorf("bench: %s: %w", r.ID, err)
+		}
+	}
+	return nil
 }
 
 // PubResult is the publisher's side of a run.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -41,12 +42,20 @@ func runBench(ctx context.Context, e *env, args []string) (int, error) {
 	out := fs.String("out", "bench-results", "directory for results.json, .hgrm files and plots")
 	cache := fs.String("cache", "", "where the libzmq C peer is compiled (default: the user cache directory)")
 	asJSON := fs.Bool("json", false, "print the JSON report on stdout instead of the tables")
+	replot := fs.String("replot", "", "run nothing: read DIR/results.json and write its tables, .hgrm files and plots again (into --out)")
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
 	if err := parse(fs, args); err != nil {
 		return 0, err
 	}
 	if err := e.setLogLevel(*logLevel); err != nil {
 		return 0, err
+	}
+	if *replot != "" {
+		rep, err := bench.LoadReport(filepath.Join(*replot, "results.json"))
+		if err != nil {
+			return 0, err
+		}
+		return writeReport(e, rep, nil, *out, *asJSON)
 	}
 	cfg := def
 	var err error
@@ -121,10 +130,16 @@ func runBench(ctx context.Context, e *env, args []string) (int, error) {
 	if rep == nil {
 		return 0, runErr
 	}
-	if err := rep.WriteFiles(*out); err != nil {
+	return writeReport(e, rep, runErr, *out, *asJSON)
+}
+
+// writeReport writes the report's files into out and the report itself on
+// stdout, and returns the exit status: 1 if a run FAILed.
+func writeReport(e *env, rep *bench.Report, runErr error, out string, asJSON bool) (int, error) {
+	if err := rep.WriteFiles(out); err != nil {
 		return exitFailure, err
 	}
-	if *asJSON {
+	if asJSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(rep); err != nil {
@@ -132,7 +147,7 @@ func runBench(ctx context.Context, e *env, args []string) (int, error) {
 		}
 	} else {
 		rep.WriteText(e.stdout)
-		fmt.Fprintf(e.stdout, "\nfiles in %s: results.json, .hgrm percentile distributions (µs), plots (PNG, SVG)\n", *out)
+		fmt.Fprintf(e.stdout, "\nfiles in %s: results.json, .hgrm percentile distributions (µs), plots (PNG, SVG)\n", out)
 	}
 	switch {
 	case runErr != nil && !errors.Is(runErr, context.Canceled):

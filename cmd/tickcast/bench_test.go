@@ -238,6 +238,22 @@ func TestBenchEndToEnd(t *testing.T) {
 	}
 	checkPlots(t, dir, "latency-tcp-500")
 	checkPlots(t, dir, "throughput-tcp")
+
+	// results.json alone redraws it all.
+	again := t.TempDir()
+	if code, stdout, stderr := tickcast(ctx, "bench", "--replot", dir, "--out", again); code != exitOK && code != exitFailure {
+		t.Fatalf("--replot: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if a, b := readReport(t, dir), readReport(t, again); len(a.Results) != len(b.Results) || len(a.Ratios) != len(b.Ratios) {
+		t.Fatalf("--replot wrote %d results and %d ratios, want %d and %d", len(b.Results), len(b.Ratios), len(a.Results), len(a.Ratios))
+	}
+	checkPlots(t, again, "latency-tcp-500")
+	checkPlots(t, again, "throughput-tcp")
+	for _, r := range rep.Results {
+		if h := r.Files["hgrm"]; h != "" {
+			checkHgrm(t, filepath.Join(again, h), int64(r.Aggregate.Latency["count"]))
+		}
+	}
 }
 
 // TestBenchMarksAnImpossibleTargetFAIL asks for far more ticks per second
