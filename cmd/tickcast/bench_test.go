@@ -165,14 +165,14 @@ func TestBenchEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	code, stdout, stderr := tickcast(ctx, "bench", "--scenario", "latency,throughput", "--impl", "tickcast,libzmq,zmq4",
-		"--rates", "500", "--batches", "16", "--warmup", "200ms", "--duration", "500ms",
+		"--rates", "500", "--batches", "16", "--warmup", "150ms", "--duration", "400ms",
 		"--out", dir, "--cache", filepath.Join(dir, "cache"))
 	if code != exitOK && code != exitFailure {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 	t.Logf("stdout:\n%s", stdout)
 	rep := readReport(t, dir)
-	if rep.Metadata.Commit == "" || rep.Metadata.GoVersion == "" || rep.Metadata.CPUs < 1 || rep.Config.DurationNs != int64(500*time.Millisecond) {
+	if rep.Metadata.Commit == "" || rep.Metadata.GoVersion == "" || rep.Metadata.CPUs < 1 || rep.Config.DurationNs != int64(400*time.Millisecond) {
 		t.Fatalf("metadata incomplete: %+v %+v", rep.Metadata, rep.Config)
 	}
 	ran := map[string]bool{}
@@ -205,8 +205,8 @@ func TestBenchEndToEnd(t *testing.T) {
 			t.Errorf("%s: publisher or subscriber results missing: %+v", r.ID, r)
 		}
 		if r.Scenario == "latency" {
-			if r.Publisher.Sent != 250 { // 500/s for 500ms
-				t.Errorf("%s: sent %d ticks, want the schedule's 250", r.ID, r.Publisher.Sent)
+			if r.Publisher.Sent != 200 { // 500/s for 400ms
+				t.Errorf("%s: sent %d ticks, want the schedule's 200", r.ID, r.Publisher.Sent)
 			}
 			for _, k := range []string{"p50", "p90", "p99", "p99_9", "p99_99", "max"} {
 				if _, ok := r.Aggregate.Latency[k]; !ok {
