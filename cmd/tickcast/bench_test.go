@@ -267,7 +267,7 @@ func TestBenchMarksAnImpossibleTargetFAIL(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	code, stdout, stderr := tickcast(ctx, "bench", "--scenario", "latency", "--impl", "tickcast",
-		"--rates", "20M", "--warmup", "0s", "--duration", "10ms", "--pace", "spin", "--out", dir)
+		"--rates", "200M", "--warmup", "0s", "--duration", "1ms", "--pace", "spin", "--out", dir)
 	if code != exitFailure {
 		t.Fatalf("exit %d, want %d (a FAIL run)\nstdout:\n%s\nstderr:\n%s", code, exitFailure, stdout, stderr)
 	}
@@ -281,7 +281,7 @@ func TestBenchMarksAnImpossibleTargetFAIL(t *testing.T) {
 	if !strings.Contains(stdout, "FAIL") || !strings.Contains(stdout, "missed its target") {
 		t.Errorf("the terminal report does not mark the FAIL:\n%s", stdout)
 	}
-	if svg := checkPlots(t, dir, "latency-tcp-20M"); !strings.Contains(svg, "FAIL") {
+	if svg := checkPlots(t, dir, "latency-tcp-200M"); !strings.Contains(svg, "FAIL") {
 		t.Error("the plot does not mark the FAIL")
 	}
 }
