@@ -236,7 +236,7 @@ func paced(ctx context.Context, d pubDriver, spec *childSpec, res *childResult) 
 		now := p.wait(sched.at(i))
 		for due := min(sched.due(now), total); i < due; i++ {
 			intended := sched.at(i)
-			if err = d.publish(int(i%topics), intended, i-warm); err != nil {
+			if err = d.publish(int(i%topics), intended, warmupIndex(i, warm)); err != nil {
 				break
 			}
 			if i >= warm {

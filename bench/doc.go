@@ -25,6 +25,10 @@
 // libzmq (Debian's, through a small C peer the harness compiles) and
 // go-zeromq/zmq4 with one tick per message, the naive Go baseline.
 //
-// A run that misses its target rate or loses ticks is marked FAIL in every
-// output; see Rules.
+// A run that misses its target rate (by more than Config.RateTolerance) or
+// loses ticks is marked FAIL in every output: the terminal report, the
+// JSON, the plots and the ratios. Its numbers are kept, never averaged in.
+//
+// Run runs a plan and returns a Report; Report.WriteText and
+// Report.WriteFiles render it; Child is what the child processes run.
 package bench

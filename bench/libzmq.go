@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -145,5 +144,3 @@ func peerArgs(spec *childSpec, samplesFile string) []string {
 	}
 	return a
 }
-
-var errNoSamples = errors.New("bench: no samples file")

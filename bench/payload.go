@@ -40,6 +40,6 @@ func parseRaw(b []byte) (intended, index int64, ticks uint32, ok bool) {
 		binary.LittleEndian.Uint32(b[16:]), true
 }
 
-// warmupIndex is the index a warm-up tick carries: warm-up tick i (of n)
-// gets −n+i, so the indexes run up to −1 and the measured ones go on from 0.
+// warmupIndex is the index tick i of a schedule carries after n warm-up
+// ticks: the warm-up's run from −n to −1, the measured ones from 0.
 func warmupIndex(i, n int64) int64 { return i - n }

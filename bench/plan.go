@@ -63,6 +63,9 @@ type Config struct {
 	// with (epgm://IFACE;group:port). Never left to the OS.
 	Interface string
 
+	// Command is the command line that asked for the plan, for the record.
+	Command string
+
 	// Exe and ChildArgs start a child process: Exe ChildArgs... must run
 	// Child. Exe is normally os.Executable().
 	Exe       string

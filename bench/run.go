@@ -94,6 +94,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	defer os.RemoveAll(work)
 	r := &runner{cfg: cfg, work: work, log: cfg.Logger}
 	rep := &Report{Meta: collectMetadata(ctx), Config: configOut(&cfg)}
+	rep.Meta.Command = cfg.Command
 	plan := cfg.Plan()
 	for _, im := range cfg.Impls {
 		if im == ImplLibzmq {

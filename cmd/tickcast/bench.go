@@ -122,6 +122,7 @@ func runBench(ctx context.Context, e *env, args []string) (int, error) {
 		return 0, fmt.Errorf("bench: finding this binary to run the child processes: %w", err)
 	}
 	cfg.ChildArgs = []string{childCommand}
+	cfg.Command = strings.Join(append([]string{"tickcast", "bench"}, args...), " ")
 	if err := cfg.Validate(); err != nil {
 		return 0, fmt.Errorf("%w: %v", errUsage, err)
 	}
