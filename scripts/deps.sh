@@ -5,6 +5,7 @@
 #   flatbuffers-compiler flatc 2.0.8, to check the generated schema code
 #   iproute2, nftables   network namespaces and loss injection
 #   libcap2-bin          capsh, to test raw PGM without CAP_NET_RAW
+#   gcc, libzmq3-dev     the libzmq C peer of tickcast bench (and its test)
 #
 # Installs what is missing when run as root with apt-get; otherwise says
 # what to install and fails.
@@ -17,6 +18,8 @@ command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
 command -v nft >/dev/null 2>&1 || missing="$missing nftables"
 command -v unshare >/dev/null 2>&1 || missing="$missing util-linux"
 command -v capsh >/dev/null 2>&1 || missing="$missing libcap2-bin"
+command -v gcc >/dev/null 2>&1 || missing="$missing gcc"
+[ -f /usr/include/zmq.h ] || missing="$missing libzmq3-dev"
 
 [ -z "$missing" ] && exit 0
 

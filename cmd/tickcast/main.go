@@ -55,6 +55,8 @@ func commands() []command {
 		{"pub", "publish a simulated market", runPub},
 		{"sub", "subscribe to topics and print ticks, gaps and a summary", runSub},
 		{"relay", "forward a feed to other endpoints, optionally dropping batches", runRelay},
+		{"bench", "benchmark latency and throughput against libzmq and zmq4", runBench},
+		{childCommand, "", runBenchChild}, // hidden: a bench's publisher and subscriber processes
 	}
 }
 
@@ -103,6 +105,9 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "tickcast: market-data feeds over ZeroMQ transports, with exact gap detection.")
 	fmt.Fprintln(w, "\nUsage: tickcast <command> [flags]\n\nCommands:")
 	for _, c := range commands() {
+		if c.summary == "" {
+			continue // hidden
+		}
 		fmt.Fprintf(w, "  %-6s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'tickcast <command> --help' for a command's flags.")

@@ -1,0 +1,221 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tickcast/tickcast/bench"
+)
+
+// childCommand is the hidden subcommand a benchmark's publisher and
+// subscriber processes run: the bench re-executes its own binary.
+const childCommand = "bench-child"
+
+func runBench(ctx context.Context, e *env, args []string) (int, error) {
+	def := bench.DefaultConfig()
+	fs := newFlags(e, "bench", "bench [--scenario S,...] [--transport T,...] [--impl I,...] [--rates R,...] [--out DIR] ...")
+	scenarios := fs.String("scenario", joinScenarios(def.Scenarios), "scenarios, comma-separated: latency, throughput, fanout, loss")
+	transports := fs.String("transport", strings.Join(def.Transports, ","), "transports (endpoint schemes): tcp, ipc; epgm, pgm once package endpoint has them")
+	impls := fs.String("impl", joinImpls(def.Impls), "implementations: tickcast, libzmq (the C peer, built here with gcc), zmq4 (go-zeromq, one tick per message)")
+	rates := fs.String("rates", "1k,10k,100k", "target rates of the latency, fanout and loss scenarios, ticks/s (k and M suffixes; Aeron's pairs: 100k,300k,500k)")
+	batches := fs.String("batches", "1,8,32,128,512", "throughput: ticks per message swept (tickcast: publisher max batch)")
+	flushDelays := fs.String("flush-delays", "0", "throughput: tickcast flush delays swept, e.g. 0,50us,1ms")
+	subs := fs.Int("subs", def.Subscribers, "fanout: subscriber processes")
+	drops := fs.String("drops", "0.001", "loss: fractions of the publisher's packets dropped by nftables (root only)")
+	topics := fs.Int("topics", def.Topics, "tickcast topics the ticks are spread over")
+	warmup := fs.Duration("warmup", def.Warmup, "warm-up per run, excluded from the results")
+	duration := fs.Duration("duration", def.Duration, "measured time per run")
+	pace := fs.String("pace", string(def.Pace), "how the publisher waits for a tick's time: spin (a core), yield, hybrid (sleep while > 2ms away)")
+	pubCPUs := fs.String("pub-cpus", "", "pin publishers to these CPUs (taskset -c syntax: 0 or 0,1 or 0-3)")
+	subCPUs := fs.String("sub-cpus", "", "pin subscribers to these CPUs")
+	cpus := fs.String("cpus", "", "shorthand for both: PUB:SUB, e.g. 0:1 (publisher on CPU 0, subscribers on CPU 1)")
+	hwm := fs.Int("hwm", 0, "messages queued per subscriber before dropping (tickcast and libzmq; 0: 10,000)")
+	tolerance := fs.Float64("tolerance", def.RateTolerance, "FAIL a paced run more than this fraction below its target rate")
+	iface := fs.String("iface", def.Interface, "interface address multicast endpoints name (never left to the OS)")
+	out := fs.String("out", "bench-results", "directory for results.json, .hgrm files and plots")
+	cache := fs.String("cache", "", "where the libzmq C peer is compiled (default: the user cache directory)")
+	asJSON := fs.Bool("json", false, "print the JSON report on stdout instead of the tables")
+	replot := fs.String("replot", "", "run nothing: read DIR/results.json and write its tables, .hgrm files and plots again (into --out)")
+	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
+	if err := parse(fs, args); err != nil {
+		return 0, err
+	}
+	if err := e.setLogLevel(*logLevel); err != nil {
+		return 0, err
+	}
+	if *replot != "" {
+		rep, err := bench.LoadReport(filepath.Join(*replot, "results.json"))
+		if err != nil {
+			return 0, err
+		}
+		return writeReport(e, rep, nil, *out, *asJSON)
+	}
+	cfg := def
+	var err error
+	cfg.Scenarios = nil
+	for _, s := range splitList(*scenarios) {
+		cfg.Scenarios = append(cfg.Scenarios, bench.Scenario(s))
+	}
+	cfg.Transports = splitList(*transports)
+	cfg.Impls = nil
+	for _, s := range splitList(*impls) {
+		cfg.Impls = append(cfg.Impls, bench.Impl(s))
+	}
+	if cfg.Rates, err = parseRates(*rates); err != nil {
+		return 0, fmt.Errorf("%w: --rates: %v", errUsage, err)
+	}
+	cfg.Batches = nil
+	for _, s := range splitList(*batches) {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return 0, fmt.Errorf("%w: --batches: %q is not a number", errUsage, s)
+		}
+		cfg.Batches = append(cfg.Batches, n)
+	}
+	cfg.FlushDelays = nil
+	for _, s := range splitList(*flushDelays) {
+		d, err := time.ParseDuration(s)
+		if s == "0" {
+			d, err = 0, nil
+		}
+		if err != nil || d < 0 {
+			return 0, fmt.Errorf("%w: --flush-delays: bad duration %q", errUsage, s)
+		}
+		cfg.FlushDelays = append(cfg.FlushDelays, d)
+	}
+	cfg.Drops = nil
+	for _, s := range splitList(*drops) {
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return 0, fmt.Errorf("%w: --drops: %q is not a number", errUsage, s)
+		}
+		cfg.Drops = append(cfg.Drops, f)
+	}
+	if cfg.Pace, err = bench.ParsePaceMode(*pace); err != nil {
+		return 0, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if *cpus != "" {
+		p, s, ok := strings.Cut(*cpus, ":")
+		if !ok || *pubCPUs != "" || *subCPUs != "" {
+			return 0, fmt.Errorf("%w: --cpus takes PUB:SUB (e.g. 0:1), instead of --pub-cpus and --sub-cpus", errUsage)
+		}
+		*pubCPUs, *subCPUs = p, s
+	}
+	if cfg.PubCPUs, err = bench.ParseCPUs(*pubCPUs); err != nil {
+		return 0, fmt.Errorf("%w: --pub-cpus: %v", errUsage, err)
+	}
+	if cfg.SubCPUs, err = bench.ParseCPUs(*subCPUs); err != nil {
+		return 0, fmt.Errorf("%w: --sub-cpus: %v", errUsage, err)
+	}
+	cfg.Subscribers, cfg.Topics, cfg.Warmup, cfg.Duration = *subs, *topics, *warmup, *duration
+	cfg.HWM, cfg.RateTolerance, cfg.Interface, cfg.CacheDir = *hwm, *tolerance, *iface, *cache
+	cfg.Logger = e.logger
+	cfg.Progress, cfg.ProgressTTY = e.stderr, e.stderrTTY
+	if cfg.Exe, err = os.Executable(); err != nil {
+		return 0, fmt.Errorf("bench: finding this binary to run the child processes: %w", err)
+	}
+	cfg.ChildArgs = []string{childCommand}
+	cfg.Command = strings.Join(append([]string{"tickcast", "bench"}, args...), " ")
+	if err := cfg.Validate(); err != nil {
+		return 0, fmt.Errorf("%w: %v", errUsage, err)
+	}
+
+	rep, runErr := bench.Run(ctx, cfg)
+	if rep == nil {
+		return 0, runErr
+	}
+	return writeReport(e, rep, runErr, *out, *asJSON)
+}
+
+// writeReport writes the report's files into out and the report itself on
+// stdout, and returns the exit status: 1 if a run FAILed.
+func writeReport(e *env, rep *bench.Report, runErr error, out string, asJSON bool) (int, error) {
+	if err := rep.WriteFiles(out); err != nil {
+		return exitFailure, err
+	}
+	if asJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return exitFailure, err
+		}
+	} else {
+		rep.WriteText(e.stdout)
+		fmt.Fprintf(e.stdout, "\nfiles in %s: results.json, .hgrm percentile distributions (µs), plots (PNG, SVG)\n", out)
+	}
+	switch {
+	case runErr != nil && !errors.Is(runErr, context.Canceled):
+		return exitFailure, runErr
+	case runErr != nil:
+		return exitFailure, fmt.Errorf("interrupted: the report has the runs that finished")
+	case rep.Failed():
+		fmt.Fprintln(e.stderr, "tickcast bench: some runs FAILED (see the report)")
+		return exitFailure, nil
+	}
+	return exitOK, nil
+}
+
+// runBenchChild is the hidden subcommand of the benchmark's child
+// processes: the spec on stdin, JSON events on stdout.
+func runBenchChild(ctx context.Context, e *env, args []string) (int, error) {
+	if len(args) > 0 {
+		return 0, fmt.Errorf("%w: %s takes its spec on stdin", errUsage, childCommand)
+	}
+	if err := bench.Child(ctx, os.Stdin, e.stdout, e.logger); err != nil {
+		return exitFailure, nil // reported on stdout as an error event
+	}
+	return exitOK, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// parseRates parses "1k,10k,1.5M,250".
+func parseRates(s string) ([]float64, error) {
+	var out []float64
+	for _, f := range splitList(s) {
+		mult := 1.0
+		switch {
+		case strings.HasSuffix(f, "k"), strings.HasSuffix(f, "K"):
+			mult, f = 1e3, f[:len(f)-1]
+		case strings.HasSuffix(f, "M"):
+			mult, f = 1e6, f[:len(f)-1]
+		}
+		v, err := strconv.ParseFloat(f, 64)
+		if err != nil || v <= 0 {
+			return nil, fmt.Errorf("bad rate %q", f)
+		}
+		out = append(out, v*mult)
+	}
+	return out, nil
+}
+
+func joinScenarios(s []bench.Scenario) string {
+	var out []string
+	for _, x := range s {
+		out = append(out, string(x))
+	}
+	return strings.Join(out, ",")
+}
+
+func joinImpls(s []bench.Impl) string {
+	var out []string
+	for _, x := range s {
+		out = append(out, string(x))
+	}
+	return strings.Join(out, ",")
+}
