@@ -31,6 +31,7 @@ type childSpec struct {
 	Batch       int           `json:"batch"`
 	FlushDelay  time.Duration `json:"flush_delay"`
 	HWM         int           `json:"hwm"`
+	PGMRate     int64         `json:"pgm_rate_kbps"` // epgm/pgm rate limit; 0: 1 Gbit/s
 	Topics      int           `json:"topics"`
 	PayloadSize int           `json:"payload_size"`
 	Pace        PaceMode      `json:"pace"`

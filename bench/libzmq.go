@@ -125,6 +125,9 @@ func peerArgs(spec *childSpec, samplesFile string) []string {
 	if len(spec.CPUs) > 0 {
 		a = append(a, "--cpus", cpuList(spec.CPUs))
 	}
+	if spec.PGMRate > 0 {
+		a = append(a, "--pgm-rate", fmt.Sprint(spec.PGMRate))
+	}
 	if spec.Role == "pub" {
 		hwm := spec.HWM
 		if hwm == 0 {

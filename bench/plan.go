@@ -56,6 +56,9 @@ type Config struct {
 	PubCPUs     []int // pin publishers to these CPUs (none: not pinned)
 	SubCPUs     []int // pin subscribers to these CPUs
 	HWM         int   // tickcast: messages queued per subscriber (0: the default)
+	// PGMRate is the epgm/pgm rate limit in kbit/s for every implementation
+	// (tickcast's endpoint.WithRate, libzmq's ZMQ_RATE); 0: 1 Gbit/s.
+	PGMRate int64
 	// RateTolerance is how far below its target rate a paced run may fall
 	// before it is marked FAIL (0.01: 1%).
 	RateTolerance float64
@@ -125,6 +128,7 @@ type RunSpec struct {
 	PubCPUs     []int `json:"pub_cpus,omitempty"`
 	SubCPUs     []int `json:"sub_cpus,omitempty"`
 	HWM         int   `json:"hwm,omitempty"`
+	PGMRate     int64 `json:"pgm_rate_kbps,omitempty"`
 }
 
 // Paced reports whether the run follows a schedule (has a target rate).
@@ -229,7 +233,7 @@ func (c *Config) Plan() []RunSpec {
 	var runs []RunSpec
 	add := func(s RunSpec) {
 		s.Topics, s.Warmup, s.Duration, s.Pace = c.Topics, c.Warmup, c.Duration, c.Pace
-		s.PubCPUs, s.SubCPUs, s.HWM = c.PubCPUs, c.SubCPUs, c.HWM
+		s.PubCPUs, s.SubCPUs, s.HWM, s.PGMRate = c.PubCPUs, c.SubCPUs, c.HWM, c.PGMRate
 		if s.Subscribers == 0 {
 			s.Subscribers = 1
 		}

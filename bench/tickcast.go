@@ -40,7 +40,7 @@ func topicName(i, n int) string {
 
 func newTickcastPub(spec *childSpec, logger *slog.Logger) (*tickcastPub, error) {
 	// A long linger: Close must deliver the tail of the run, not drop it.
-	eo := []endpoint.Option{endpoint.WithLogger(logger), endpoint.WithLinger(10 * time.Second)}
+	eo := []endpoint.Option{endpoint.WithLogger(logger), endpoint.WithLinger(10 * time.Second), pgmRate(spec)}
 	hwm := zmtp.DefaultSendHWM
 	if spec.HWM > 0 {
 		hwm = spec.HWM
@@ -155,10 +155,20 @@ func (t *tickcastPub) stats(r *childResult) {
 	}
 }
 
+// pgmRate is the run's epgm/pgm rate limit, as an endpoint option (the
+// subscriber sizes its receive window with it too).
+func pgmRate(spec *childSpec) endpoint.Option {
+	kbps := spec.PGMRate
+	if kbps <= 0 {
+		kbps = endpoint.DefaultPGMRate
+	}
+	return endpoint.WithRate(kbps)
+}
+
 // runTickcastSub subscribes with tickcast's subscriber until the session
 // ends (the publisher closed) or ctx is done.
 func runTickcastSub(ctx context.Context, spec *childSpec, rec *tickRecorder, ready func(), logger *slog.Logger) error {
-	src, err := endpoint.Source(spec.Endpoint, endpoint.WithLogger(logger))
+	src, err := endpoint.Source(spec.Endpoint, endpoint.WithLogger(logger), pgmRate(spec))
 	if err != nil {
 		return fmt.Errorf("bench child: %w", err)
 	}

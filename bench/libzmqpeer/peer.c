@@ -14,9 +14,9 @@
  *
  *   peer pub --endpoint E [--rate R --warmup-ticks W --ticks M --pace P]
  *            [--warmup-ns N --duration-ns N --batch K] --size S --subs N
- *            --hwm H --deadline-ns D --lateness-file F [--cpus LIST]
+ *            --hwm H --deadline-ns D --lateness-file F [--cpus LIST] [--pgm-rate KBPS]
  *   peer sub --endpoint E --deadline-ns D --latency-file F
- *            --max-samples N [--cpus LIST]
+ *            --max-samples N [--cpus LIST] [--pgm-rate KBPS]
  *
  * Events are JSON lines on stdout, as the Go children write them:
  * {"event":"listening"|"ready"|"result"|"error", ...}. A publisher starts
@@ -194,7 +194,7 @@ static int pub(int argc, char **argv) {
 	if (rate <= 0) /* a flood is flow-controlled: block at the HWM instead of dropping */
 		zmq_setsockopt(sock, ZMQ_XPUB_NODROP, &one, sizeof one);
 	if (is_pgm(ep)) {
-		int kbps = 1000000, ivl = 2000;
+		int kbps = (int)opt_i64(argc, argv, "--pgm-rate", 1000000), ivl = 2000;
 		zmq_setsockopt(sock, ZMQ_RATE, &kbps, sizeof kbps); /* the default, 100 kbit/s, is a trickle */
 		zmq_setsockopt(sock, ZMQ_RECOVERY_IVL, &ivl, sizeof ivl);
 		if (zmq_connect(sock, ep) != 0)
@@ -313,7 +313,7 @@ static int sub(int argc, char **argv) {
 	zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
 	zmq_setsockopt(sock, ZMQ_SUBSCRIBE, TOPIC, strlen(TOPIC));
 	if (is_pgm(ep)) {
-		int kbps = 1000000, ivl = 2000;
+		int kbps = (int)opt_i64(argc, argv, "--pgm-rate", 1000000), ivl = 2000;
 		zmq_setsockopt(sock, ZMQ_RATE, &kbps, sizeof kbps);
 		zmq_setsockopt(sock, ZMQ_RECOVERY_IVL, &ivl, sizeof ivl);
 	}
