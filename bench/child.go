@@ -23,19 +23,20 @@ type childSpec struct {
 	Endpoint string `json:"endpoint"` // pub: where to bind; sub: where to connect
 
 	// Publisher.
-	Rate        float64       `json:"rate"` // ticks/s; 0: as fast as possible
-	WarmupTicks int64         `json:"warmup_ticks"`
-	Ticks       int64         `json:"ticks"` // paced: measured ticks
-	Warmup      time.Duration `json:"warmup"`
-	Duration    time.Duration `json:"duration"` // flood: measured time
-	Batch       int           `json:"batch"`
-	FlushDelay  time.Duration `json:"flush_delay"`
-	HWM         int           `json:"hwm"`
-	PGMRate     int64         `json:"pgm_rate_kbps"` // epgm/pgm rate limit; 0: 1 Gbit/s
-	Topics      int           `json:"topics"`
-	PayloadSize int           `json:"payload_size"`
-	Pace        PaceMode      `json:"pace"`
-	Subscribers int           `json:"subscribers"` // wait for this many, where the transport tells
+	Rate        float64          `json:"rate"` // ticks/s; 0: as fast as possible
+	WarmupTicks int64            `json:"warmup_ticks"`
+	Ticks       int64            `json:"ticks"` // paced: measured ticks
+	Warmup      time.Duration    `json:"warmup"`
+	Duration    time.Duration    `json:"duration"` // flood: measured time
+	Batch       int              `json:"batch"`
+	FlushDelay  time.Duration    `json:"flush_delay"`
+	HWM         int              `json:"hwm"`
+	PGMRate     int64            `json:"pgm_rate_kbps"` // epgm/pgm rate limit; 0: 1 Gbit/s
+	NAK         [3]time.Duration `json:"nak_timers"`    // tickcast's PGM repair timers; 0: libzmq's
+	Topics      int              `json:"topics"`
+	PayloadSize int              `json:"payload_size"`
+	Pace        PaceMode         `json:"pace"`
+	Subscribers int              `json:"subscribers"` // wait for this many, where the transport tells
 
 	CPUs     []int `json:"cpus,omitempty"`
 	Deadline int64 `json:"deadline"` // ns since the epoch: stop by then, whatever happens

@@ -96,8 +96,13 @@ func canMakeNetns() error {
 }
 
 // setupLossNet makes two network namespaces joined by a veth pair, with
-// nftables in the publisher's namespace dropping the given fraction of the
-// packets it sends to the subscribers'.
+// nftables in the subscribers' namespace dropping the given fraction of the
+// packets that arrive from the publisher's.
+//
+// The drop is on the receiving side's input, as a lossy network would
+// drop them: a packet dropped on the sender's output makes its send system
+// call fail (EPERM), and OpenPGM (libzmq) then sends it again, so a drop
+// there is not a loss for every implementation alike.
 func setupLossNet(ctx context.Context, drop float64, logger *slog.Logger) (*network, error) {
 	if err := canMakeNetns(); err != nil {
 		return nil, err
@@ -125,12 +130,12 @@ func setupLossNet(ctx context.Context, drop float64, logger *slog.Logger) (*netw
 	teardown() // what a killed earlier run of this pid may have left
 	per := int64(drop * 1_000_000)
 	rules := fmt.Sprintf(`table inet tickcast_bench {
-	chain out {
-		type filter hook output priority 0; policy accept;
-		oifname %q numgen random mod 1000000 < %d counter drop
+	chain in {
+		type filter hook input priority 0; policy accept;
+		iifname %q ip saddr %s numgen random mod 1000000 < %d counter drop
 	}
 }
-`, vPub, per)
+`, vSub, lossPubAddr, per)
 	steps := []struct {
 		stdin string
 		argv  []string
@@ -147,7 +152,7 @@ func setupLossNet(ctx context.Context, drop float64, logger *slog.Logger) (*netw
 		// Multicast (epgm, pgm) leaves by the veth, never by a default route.
 		{"", []string{"ip", "-n", nsPub, "route", "add", "224.0.0.0/4", "dev", vPub}},
 		{"", []string{"ip", "-n", nsSub, "route", "add", "224.0.0.0/4", "dev", vSub}},
-		{rules, []string{"ip", "netns", "exec", nsPub, "nft", "-f", "-"}},
+		{rules, []string{"ip", "netns", "exec", nsSub, "nft", "-f", "-"}},
 	}
 	for _, st := range steps {
 		if err := sh(st.stdin, st.argv...); err != nil {
@@ -161,7 +166,7 @@ func setupLossNet(ctx context.Context, drop float64, logger *slog.Logger) (*netw
 		pubPrefix: []string{"ip", "netns", "exec", nsPub},
 		subPrefix: []string{"ip", "netns", "exec", nsSub},
 		teardown:  teardown,
-		dropped:   func() int64 { return nftDropped(nsPub) },
+		dropped:   func() int64 { return nftDropped(nsSub) },
 	}, nil
 }
 
@@ -169,7 +174,7 @@ var nftCounter = regexp.MustCompile(`counter packets (\d+)`)
 
 // nftDropped reads the drop rule's counter.
 func nftDropped(ns string) int64 {
-	out, err := exec.Command("ip", "netns", "exec", ns, "nft", "list", "chain", "inet", "tickcast_bench", "out").Output()
+	out, err := exec.Command("ip", "netns", "exec", ns, "nft", "list", "chain", "inet", "tickcast_bench", "in").Output()
 	if err != nil {
 		return -1
 	}

@@ -59,6 +59,10 @@ type Config struct {
 	// PGMRate is the epgm/pgm rate limit in kbit/s for every implementation
 	// (tickcast's endpoint.WithRate, libzmq's ZMQ_RATE); 0: 1 Gbit/s.
 	PGMRate int64
+	// NAKBackoff, NAKRepeat and NAKRData are tickcast's PGM repair timers
+	// (endpoint.WithNAKTimers; zero: libzmq's 50, 200, 200 ms). libzmq
+	// cannot set them.
+	NAKBackoff, NAKRepeat, NAKRData time.Duration
 	// RateTolerance is how far below its target rate a paced run may fall
 	// before it is marked FAIL (0.01: 1%).
 	RateTolerance float64
@@ -124,11 +128,12 @@ type RunSpec struct {
 	// PayloadSize is the size of one message body of libzmq and zmq4 runs:
 	// that of a tickcast message carrying Batch ticks, so all three move
 	// the same bytes.
-	PayloadSize int   `json:"payload_bytes"`
-	PubCPUs     []int `json:"pub_cpus,omitempty"`
-	SubCPUs     []int `json:"sub_cpus,omitempty"`
-	HWM         int   `json:"hwm,omitempty"`
-	PGMRate     int64 `json:"pgm_rate_kbps,omitempty"`
+	PayloadSize int              `json:"payload_bytes"`
+	PubCPUs     []int            `json:"pub_cpus,omitempty"`
+	SubCPUs     []int            `json:"sub_cpus,omitempty"`
+	HWM         int              `json:"hwm,omitempty"`
+	PGMRate     int64            `json:"pgm_rate_kbps,omitempty"`
+	NAK         [3]time.Duration `json:"nak_timers,omitempty"`
 }
 
 // Paced reports whether the run follows a schedule (has a target rate).
@@ -151,6 +156,9 @@ func (s *RunSpec) Label() string {
 	}
 	if s.Drop > 0 {
 		fmt.Fprintf(&b, " drop %g%%", s.Drop*100)
+	}
+	if s.Impl == ImplTickcast && s.NAK != ([3]time.Duration{}) && (s.Transport == "epgm" || s.Transport == "pgm") {
+		fmt.Fprintf(&b, " nak %v", s.NAK[0]) // tuned repair timers
 	}
 	return b.String()
 }
@@ -234,6 +242,7 @@ func (c *Config) Plan() []RunSpec {
 	add := func(s RunSpec) {
 		s.Topics, s.Warmup, s.Duration, s.Pace = c.Topics, c.Warmup, c.Duration, c.Pace
 		s.PubCPUs, s.SubCPUs, s.HWM, s.PGMRate = c.PubCPUs, c.SubCPUs, c.HWM, c.PGMRate
+		s.NAK = [3]time.Duration{c.NAKBackoff, c.NAKRepeat, c.NAKRData}
 		if s.Subscribers == 0 {
 			s.Subscribers = 1
 		}

@@ -216,7 +216,7 @@ func (r *runner) run(ctx context.Context, spec RunSpec, prog *progress) *Result 
 func (r *runner) execute(ctx context.Context, spec *RunSpec, res *Result, net *network, dir string, deadline time.Time, prog *progress) error {
 	base := childSpec{
 		Impl: spec.Impl, Rate: spec.Rate, Warmup: spec.Warmup, Duration: spec.Duration,
-		Batch: spec.Batch, FlushDelay: spec.FlushDelay, HWM: spec.HWM, PGMRate: spec.PGMRate, Topics: spec.Topics,
+		Batch: spec.Batch, FlushDelay: spec.FlushDelay, HWM: spec.HWM, PGMRate: spec.PGMRate, NAK: spec.NAK, Topics: spec.Topics,
 		PayloadSize: spec.PayloadSize, Pace: spec.Pace, Subscribers: spec.Subscribers,
 		Deadline: deadline.UnixNano(),
 	}

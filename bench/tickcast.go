@@ -168,7 +168,8 @@ func pgmRate(spec *childSpec) endpoint.Option {
 // runTickcastSub subscribes with tickcast's subscriber until the session
 // ends (the publisher closed) or ctx is done.
 func runTickcastSub(ctx context.Context, spec *childSpec, rec *tickRecorder, ready func(), logger *slog.Logger) error {
-	src, err := endpoint.Source(spec.Endpoint, endpoint.WithLogger(logger), pgmRate(spec))
+	src, err := endpoint.Source(spec.Endpoint, endpoint.WithLogger(logger), pgmRate(spec),
+		endpoint.WithNAKTimers(spec.NAK[0], spec.NAK[1], spec.NAK[2]))
 	if err != nil {
 		return fmt.Errorf("bench child: %w", err)
 	}

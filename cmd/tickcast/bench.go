@@ -38,6 +38,8 @@ func runBench(ctx context.Context, e *env, args []string) (int, error) {
 	cpus := fs.String("cpus", "", "shorthand for both: PUB:SUB, e.g. 0:1 (publisher on CPU 0, subscribers on CPU 1)")
 	hwm := fs.Int("hwm", 0, "messages queued per subscriber before dropping (tickcast and libzmq; 0: 10,000)")
 	pgmRate := fs.Int64("pgm-rate", 0, "epgm/pgm rate limit in kbit/s, for tickcast and libzmq alike (ZMQ_RATE; 0: 1 Gbit/s)")
+	var nak pgmFlags
+	fs.StringVar(&nak.nak, "pgm-nak", "", "tickcast's epgm/pgm repair timers BACKOFF,REPEAT,RDATA, e.g. 1ms,10ms,10ms (default libzmq's; libzmq cannot change them)")
 	tolerance := fs.Float64("tolerance", def.RateTolerance, "FAIL a paced run more than this fraction below its target rate")
 	iface := fs.String("iface", def.Interface, "interface address multicast endpoints name (never left to the OS)")
 	out := fs.String("out", "bench-results", "directory for results.json, .hgrm files and plots")
@@ -118,6 +120,13 @@ func runBench(ctx context.Context, e *env, args []string) (int, error) {
 	cfg.Subscribers, cfg.Topics, cfg.Warmup, cfg.Duration = *subs, *topics, *warmup, *duration
 	cfg.HWM, cfg.RateTolerance, cfg.Interface, cfg.CacheDir = *hwm, *tolerance, *iface, *cache
 	cfg.PGMRate = *pgmRate
+	if nak.nak != "" {
+		d, err := nak.timers()
+		if err != nil {
+			return 0, err
+		}
+		cfg.NAKBackoff, cfg.NAKRepeat, cfg.NAKRData = d[0], d[1], d[2]
+	}
 	cfg.Logger = e.logger
 	cfg.Progress, cfg.ProgressTTY = e.stderr, e.stderrTTY
 	if cfg.Exe, err = os.Executable(); err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/tickcast/tickcast/endpoint"
@@ -34,6 +35,7 @@ type pubConfig struct {
 type pgmFlags struct {
 	rate     int64 // kbit/s
 	recovery time.Duration
+	nak      string // BACKOFF,REPEAT,RDATA
 }
 
 func (p *pgmFlags) register(fs *flag.FlagSet) {
@@ -41,13 +43,43 @@ func (p *pgmFlags) register(fs *flag.FlagSet) {
 		"epgm/pgm rate limit in kbit/s (ZMQ_RATE); subscribers size their window with it too")
 	fs.DurationVar(&p.recovery, "pgm-recovery", endpoint.DefaultPGMRecovery,
 		"epgm/pgm recovery interval (ZMQ_RECOVERY_IVL): how long data stays repairable")
+	fs.StringVar(&p.nak, "pgm-nak", "",
+		"epgm/pgm subscriber repair timers BACKOFF,REPEAT,RDATA, e.g. 1ms,10ms,10ms (default libzmq's: 50ms,200ms,200ms): the tail latency under loss")
 }
 
-func (p *pgmFlags) options() []endpoint.Option {
-	if p.rate <= 0 && p.recovery <= 0 {
-		return nil
+func (p *pgmFlags) options() ([]endpoint.Option, error) {
+	var opts []endpoint.Option
+	if p.rate > 0 {
+		opts = append(opts, endpoint.WithRate(p.rate))
 	}
-	return []endpoint.Option{endpoint.WithRate(p.rate), endpoint.WithRecoveryInterval(p.recovery)}
+	if p.recovery > 0 {
+		opts = append(opts, endpoint.WithRecoveryInterval(p.recovery))
+	}
+	if p.nak != "" {
+		d, err := p.timers()
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, endpoint.WithNAKTimers(d[0], d[1], d[2]))
+	}
+	return opts, nil
+}
+
+// timers parses --pgm-nak: BACKOFF[,REPEAT[,RDATA]], zero for the default.
+func (p *pgmFlags) timers() ([3]time.Duration, error) {
+	var d [3]time.Duration
+	parts := strings.Split(p.nak, ",")
+	if len(parts) > 3 {
+		return d, fmt.Errorf("%w: --pgm-nak %q: BACKOFF,REPEAT,RDATA", errUsage, p.nak)
+	}
+	for i, s := range parts {
+		v, err := time.ParseDuration(strings.TrimSpace(s))
+		if err != nil || v < 0 {
+			return d, fmt.Errorf("%w: --pgm-nak %q: %q is not a duration", errUsage, p.nak, s)
+		}
+		d[i] = v
+	}
+	return d, nil
 }
 
 func runPub(ctx context.Context, e *env, args []string) (int, error) {
@@ -139,7 +171,11 @@ func (c *pubConfig) open(logger *slog.Logger) (*publisher.Publisher, error) {
 	opts := []publisher.Option{publisher.WithLogger(logger)}
 	var sinks []publisher.Sink
 	for _, ep := range c.endpoints {
-		eo := append([]endpoint.Option{endpoint.WithLogger(logger)}, c.pgm.options()...)
+		po, err := c.pgm.options()
+		if err != nil {
+			return nil, err
+		}
+		eo := append([]endpoint.Option{endpoint.WithLogger(logger)}, po...)
 		if c.hwm > 0 {
 			eo = append(eo, endpoint.WithSendHWM(c.hwm))
 		}

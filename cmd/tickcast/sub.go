@@ -65,7 +65,11 @@ func runSub(ctx context.Context, e *env, args []string) (int, error) {
 	if *arbitration > 0 {
 		so = append(so, subscriber.WithArbitration(*arbitration))
 	}
-	sub, err := openSubscriber(runCtx, e, endpoints, topics, so, pgm.options()...)
+	po, err := pgm.options()
+	if err != nil {
+		return 0, err
+	}
+	sub, err := openSubscriber(runCtx, e, endpoints, topics, so, po...)
 	if err != nil {
 		return 0, err
 	}

@@ -229,3 +229,21 @@ func TestNAKQueueBoundedWithoutPoll(t *testing.T) {
 		t.Errorf("%d events, stats %+v", events, h.r.Stats())
 	}
 }
+
+// An SPM with OPT_FIN says the source has closed: it answers no more NAKs,
+// so what is still missing is lost at once, in place, rather than when the
+// retries run out seconds later with everything behind it held.
+func TestFinEndsRecovery(t *testing.T) {
+	h := joined(t, config())
+	h.ok(at(ms), odata(4, 0), odata(5, 0))
+	h.expectSent(at(11*ms), "NAK [3] to 10.0.0.1")
+	h.ok(at(12*ms), ncf(3)) // confirmed: waiting for RDATA that will never come
+	fin := spm(1, 0, 7)     // the lead also reveals 6 and 7, lost with the source
+	fin.Options.Fin = true
+	h.ok(at(13*ms), fin)
+	h.expectEvents("loss 3..3", "data 4", "data 5", "loss 6..7")
+	if st := h.r.Stats(); st.LostFin != 3 {
+		t.Errorf("stats %+v", st)
+	}
+	h.expectSent(at(time.Second)) // and no NAKs for them
+}

@@ -43,6 +43,7 @@ type Stats struct {
 	LostEvicted     uint64 // still missing when the window overflowed
 	EvictedData     uint64 // received but not yet delivered when the window overflowed (a slow consumer)
 	LostJumped      uint64 // skipped by a rejoin
+	LostFin         uint64 // still missing when the source said it had closed (OPT_FIN)
 
 	// What the application got.
 	Delivered  uint64 // EventData

@@ -242,7 +242,24 @@ func (r *Receiver) onSPM(t int64, p *peer, m *wire.SPM) error {
 	}
 	r.updateTrail(p, m.Trail)
 	r.updateLead(t, p, m.Lead)
+	if m.Options.Fin {
+		r.finish(p)
+	}
 	return nil
+}
+
+// finish handles an SPM with OPT_FIN: the source has closed and will answer
+// no more NAKs, so what is still missing is lost now, rather than when the
+// NAK retries run out (seconds later, with everything behind it held). (An
+// OpenPGM receiver ignores OPT_FIN.)
+func (r *Receiver) finish(p *peer) {
+	w := &p.w
+	for q := w.commit; sqn.LessEq(q, w.lead) && !w.empty(); q++ {
+		if s := w.slot(q); s.state.missing() {
+			r.lose(p, s)
+			r.stats.LostFin++
+		}
+	}
 }
 
 // onNCF handles an NCF (OpenPGM pgm_on_ncf, pgm_rxw_confirm): the source

@@ -50,6 +50,11 @@ const (
 	burstTime = 2 * time.Millisecond
 )
 
+// repairGrace is how long a closing Sender goes on answering NAKs after
+// its last data, and after the last NAK: receivers NAK a loss within
+// NAK_BO_IVL (50 ms by default) of seeing it.
+const repairGrace = 100 * time.Millisecond
+
 // SenderConfig configures a Sender.
 type SenderConfig struct {
 	// Source configures the PGM source. DataPort, NLA, Group and MaxTSDU
@@ -127,15 +132,16 @@ type Sender struct {
 	closeOnce   sync.Once
 	lingerUntil atomic.Int64 // unix ns: keep sending queued APDUs until then
 
-	mu          sync.Mutex // guards src, which the reader feeds NAKs into
-	src         *source.Source
-	unsent      int
-	datagrams   uint64
-	badIP       uint64
-	readErrors  uint64
-	sendErrors  uint64
-	badAPDUs    uint64
-	lastSendErr error
+	mu           sync.Mutex // guards src, which the reader feeds NAKs into
+	src          *source.Source
+	lastUpstream time.Time // when a NAK or SPMR last arrived
+	unsent       int
+	datagrams    uint64
+	badIP        uint64
+	readErrors   uint64
+	sendErrors   uint64
+	badAPDUs     uint64
+	lastSendErr  error
 }
 
 // NewSender opens the sockets and starts sending: the first SPMs go out at
@@ -281,6 +287,9 @@ func (s *Sender) read() {
 		}
 		now := time.Now()
 		s.mu.Lock()
+		if n > 0 {
+			s.lastUpstream = now
+		}
 		for i := range n {
 			_, b := rb.datagram(i)
 			s.datagrams++
@@ -315,6 +324,7 @@ func (s *Sender) run() {
 		pend[i] = make([]byte, 0, s.maxAPDU)
 	}
 	var pi, pn int
+	var drainedAt time.Time // stopping, and the Feeder had nothing more
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	stopping, finished := false, false
@@ -363,12 +373,28 @@ func (s *Sender) run() {
 			wb.add(pkt, s.ep.Group, s.port)
 		}
 		s.unsent = pn - pi
-		if stopping && !finished && (drained || now.UnixNano() >= s.lingerUntil.Load()) {
-			// Everything queued has gone, or the linger ran out: end the
-			// session. Poll now returns the FIN SPMs.
-			s.src.Close(now)
-			finished = true
-			dataAt = time.Time{}
+		if stopping && !finished {
+			if !drained {
+				drainedAt = time.Time{}
+			} else if drainedAt.IsZero() {
+				drainedAt = now
+			}
+			// Everything queued has gone and receivers have stopped asking
+			// for repairs, or the linger ran out: end the session. Poll now
+			// returns the FIN SPMs. (Receivers take FIN to mean that what
+			// they still miss is lost, so a last packet lost just before
+			// the end is repaired first, not reported seconds later.)
+			quietSince := drainedAt
+			if s.lastUpstream.After(quietSince) {
+				quietSince = s.lastUpstream
+			}
+			if (!drainedAt.IsZero() && now.Sub(quietSince) >= repairGrace) || now.UnixNano() >= s.lingerUntil.Load() {
+				s.src.Close(now)
+				finished = true
+				dataAt = time.Time{}
+			} else if !drainedAt.IsZero() {
+				dataAt = quietSince.Add(repairGrace)
+			}
 		}
 		deadline := s.src.Deadline()
 		s.mu.Unlock()
