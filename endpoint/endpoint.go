@@ -168,7 +168,7 @@ func Source(endpoint string, opts ...Option) (subscriber.Source, error) {
 			Receiver: transport.ReceiverConfig{
 				Receiver: receiver.Config{Rate: c.pgmRate * 1000 / 8, RecoveryInterval: c.recovery,
 					NAKBackoffInterval: c.nak.backoff, NAKRepeatInterval: c.nak.repeat, NAKRDataInterval: c.nak.rdata},
-				Hops:     c.hops, Logger: c.logger,
+				Hops: c.hops, Logger: c.logger,
 			},
 			MaxMessageSize: c.maxMsg,
 		}
