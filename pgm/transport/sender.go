@@ -50,10 +50,16 @@ const (
 	burstTime = 2 * time.Millisecond
 )
 
-// repairGrace is how long a closing Sender goes on answering NAKs after
-// its last data, and after the last NAK: receivers NAK a loss within
-// NAK_BO_IVL (50 ms by default) of seeing it.
-const repairGrace = 100 * time.Millisecond
+// A closing Sender goes on answering NAKs for dataGrace after its last data
+// (receivers NAK a loss within NAK_BO_IVL, 50 ms by default, of seeing it)
+// and for nakGrace after the last NAK: a receiver whose NCF or RDATA was
+// lost asks again after NAK_RPT_IVL or NAK_RDATA_IVL (200 ms by default)
+// plus a back-off, and a FIN before then would turn a repairable loss into
+// a reported one.
+const (
+	dataGrace = 100 * time.Millisecond
+	nakGrace  = 300 * time.Millisecond
+)
 
 // SenderConfig configures a Sender.
 type SenderConfig struct {
@@ -384,16 +390,16 @@ func (s *Sender) run() {
 			// returns the FIN SPMs. (Receivers take FIN to mean that what
 			// they still miss is lost, so a last packet lost just before
 			// the end is repaired first, not reported seconds later.)
-			quietSince := drainedAt
-			if s.lastUpstream.After(quietSince) {
-				quietSince = s.lastUpstream
+			quietAt := drainedAt.Add(dataGrace)
+			if !s.lastUpstream.IsZero() && s.lastUpstream.Add(nakGrace).After(quietAt) {
+				quietAt = s.lastUpstream.Add(nakGrace)
 			}
-			if (!drainedAt.IsZero() && now.Sub(quietSince) >= repairGrace) || now.UnixNano() >= s.lingerUntil.Load() {
+			if (!drainedAt.IsZero() && !now.Before(quietAt)) || now.UnixNano() >= s.lingerUntil.Load() {
 				s.src.Close(now)
 				finished = true
 				dataAt = time.Time{}
 			} else if !drainedAt.IsZero() {
-				dataAt = quietSince.Add(repairGrace)
+				dataAt = quietAt
 			}
 		}
 		deadline := s.src.Deadline()
