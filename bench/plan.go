@@ -41,7 +41,7 @@ const (
 // implementations, and the parameters they sweep.
 type Config struct {
 	Scenarios  []Scenario
-	Transports []string // endpoint schemes: tcp, ipc (epgm and pgm once endpoint has them)
+	Transports []string // endpoint schemes: tcp, ipc, epgm, pgm
 	Impls      []Impl
 
 	Rates       []float64       // ticks/s of the paced scenarios (latency, fanout, loss)

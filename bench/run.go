@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -138,13 +139,18 @@ func (r *runner) skipReason(spec *RunSpec) string {
 		}
 	case ImplTickcast:
 		if spec.Transport != "tcp" && spec.Transport != "ipc" {
-			// The transport is just the endpoint's scheme: once package
-			// endpoint opens it, these runs need no change here.
+			// Opening a subscriber checks the scheme, the interface and,
+			// for pgm, the right to raw sockets.
 			src, err := endpoint.Source(spec.Transport + "://" + r.cfg.Interface + ";" + mcastGroup + ":1")
 			if err != nil {
-				return fmt.Sprintf("tickcast: package endpoint does not support %s yet (%v)", spec.Transport, err)
+				return fmt.Sprintf("tickcast: cannot open %s here (%v)", spec.Transport, err)
 			}
 			src.Close()
+		}
+	}
+	if spec.Transport == "pgm" {
+		if err := canRawPGM(); err != nil {
+			return fmt.Sprintf("pgm runs over raw IP sockets, which need root or CAP_NET_RAW (%v); epgm runs without", err)
 		}
 	}
 	if spec.Scenario == ScenarioLoss {
@@ -555,4 +561,14 @@ func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.b.String()
+}
+
+// canRawPGM opens and closes a raw IP socket for protocol 113 (PGM), as
+// both stacks do for pgm://.
+func canRawPGM() error {
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_RAW, 113)
+	if err != nil {
+		return err
+	}
+	return syscall.Close(fd)
 }
