@@ -10,6 +10,7 @@ import (
 
 	"github.com/tickcast/tickcast/endpoint"
 	"github.com/tickcast/tickcast/pgm/source"
+	"github.com/tickcast/tickcast/pgm/sqn"
 	"github.com/tickcast/tickcast/pgm/transport"
 	"github.com/tickcast/tickcast/pgm/zmq"
 	"github.com/tickcast/tickcast/publisher"
@@ -49,7 +50,7 @@ func TestPGMThroughput(t *testing.T) {
 		defer cancel()
 		pub, err := zmq.NewPub(ctx, ep, zmq.PubConfig{Sender: transport.SenderConfig{
 			Source: source.Config{Rate: rate, RecoveryInterval: endpoint.DefaultPGMRecovery,
-				WindowSQNs: source.WindowSQNs(endpoint.DefaultPGMRate*1000/8, endpoint.DefaultPGMRecovery, 1500)}}})
+				WindowSQNs: sqn.Window(endpoint.DefaultPGMRate*1000/8, endpoint.DefaultPGMRecovery, 1500)}}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -6,11 +6,12 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/tickcast/tickcast/pgm/sqn"
 	"github.com/tickcast/tickcast/pgm/wire"
 )
 
 // Defaults: libzmq 4.3's values (pgm_socket.cpp) for the NAK timers, SPMR and
-// peer expiry. The window follows tickcast's source defaults (see WindowSQNs).
+// peer expiry. The window follows tickcast's source defaults (see sqn.Window).
 const (
 	DefaultNAKBackoffInterval = 50 * time.Millisecond  // PGM_NAK_BO_IVL
 	DefaultNAKRepeatInterval  = 200 * time.Millisecond // PGM_NAK_RPT_IVL
@@ -34,9 +35,6 @@ const (
 	// as data arrives, so a flood of forged TSIs is bounded by MaxPeers
 	// windows.
 	DefaultMaxPeers = 16
-
-	// MaxWindowSQNs bounds the receive window per peer.
-	MaxWindowSQNs = 1 << 22
 )
 
 // Config configures a Receiver. DataPort and Group are required; every other
@@ -52,7 +50,7 @@ type Config struct {
 	// WindowSQNs is the receive window per peer, in packets: how far data
 	// may run ahead of the oldest packet not yet delivered or given up.
 	// 0 means libzmq's computation from Rate, RecoveryInterval and MaxTPDU
-	// (see WindowSQNs).
+	// (see sqn.Window).
 	WindowSQNs       int
 	Rate             int64         // bytes per second; 0 = DefaultRate
 	RecoveryInterval time.Duration // 0 = DefaultRecoveryInterval
@@ -85,23 +83,6 @@ type Config struct {
 	Rand rand.Source
 }
 
-// WindowSQNs computes a window size as libzmq's compute_sqns does: whole
-// bytes per millisecond times the recovery interval in milliseconds,
-// divided by the TPDU size, at least 1.
-func WindowSQNs(rate int64, recovery time.Duration, maxTPDU int) int {
-	if maxTPDU <= 0 {
-		return 1
-	}
-	n := rate / 1000 * recovery.Milliseconds() / int64(maxTPDU)
-	switch {
-	case n < 1:
-		return 1
-	case n > MaxWindowSQNs:
-		return MaxWindowSQNs
-	}
-	return int(n)
-}
-
 // resolved is a Config with defaults applied, durations in nanoseconds.
 type resolved struct {
 	Config
@@ -130,14 +111,14 @@ func (c Config) resolve() (resolved, error) {
 	}
 	def(&r.MaxTPDU, DefaultMaxTPDU)
 	def(&r.MaxTSDU, r.MaxTPDU-20-24)
-	def(&r.WindowSQNs, WindowSQNs(r.Rate, r.RecoveryInterval, r.MaxTPDU))
+	def(&r.WindowSQNs, sqn.Window(r.Rate, r.RecoveryInterval, r.MaxTPDU))
 	def(&r.NAKNCFRetries, DefaultNAKNCFRetries)
 	def(&r.NAKDataRetries, DefaultNAKDataRetries)
 	def(&r.MaxPeers, DefaultMaxPeers)
 	switch {
 	case r.Rate < 0, r.RecoveryInterval < 0:
 		return r, fmt.Errorf("%w: negative Rate or RecoveryInterval", ErrBadConfig)
-	case r.WindowSQNs < 1 || r.WindowSQNs > MaxWindowSQNs:
+	case r.WindowSQNs < 1 || r.WindowSQNs > sqn.MaxWindow:
 		return r, fmt.Errorf("%w: WindowSQNs %d out of range", ErrBadConfig, r.WindowSQNs)
 	case r.MaxTSDU < 1 || r.MaxTSDU > 0xFFFF:
 		return r, fmt.Errorf("%w: MaxTSDU %d out of range", ErrBadConfig, r.MaxTSDU)

@@ -1,6 +1,7 @@
 package receiver
 
 import (
+	"github.com/tickcast/tickcast/pgm/internal/mono"
 	"math/rand/v2"
 	"net/netip"
 	"time"
@@ -15,9 +16,12 @@ import (
 //
 // Every method that takes now first runs the timers due by then, so the
 // caller need not call HandleTimeout before handling a late packet.
+// never is a time no timer reaches.
+const never = 1<<63 - 1
+
 type Receiver struct {
 	cfg   resolved
-	clock clock
+	clock mono.Clock
 	rand  rand.Source
 
 	peers    map[wire.TSI]*peer // live sessions
@@ -55,7 +59,7 @@ func New(cfg Config, now time.Time) (*Receiver, error) {
 	}
 	r := &Receiver{
 		cfg:      c,
-		clock:    clock{epoch: now},
+		clock:    mono.New(now),
 		rand:     c.Rand,
 		peers:    make(map[wire.TSI]*peer),
 		lastOf:   make(map[wire.TSI]*peer),
@@ -256,7 +260,7 @@ func (r *Receiver) HandleTimeout(now time.Time) { r.advance(now) }
 
 // advance moves the clock to now and runs the due timers.
 func (r *Receiver) advance(now time.Time) int64 {
-	t := r.clock.at(now)
+	t := r.clock.At(now)
 	if t >= r.timersAt {
 		r.runTimers(t)
 	}
@@ -291,7 +295,7 @@ func (r *Receiver) noteTimer(t int64) { r.timersAt = min(r.timersAt, t) }
 // something to send now.
 func (r *Receiver) Deadline() time.Time {
 	if r.tx.len() > 0 {
-		return r.clock.time(r.clock.last)
+		return r.clock.Time(r.clock.Last())
 	}
 	if r.timersDirty {
 		r.recomputeTimers()
@@ -299,7 +303,7 @@ func (r *Receiver) Deadline() time.Time {
 	if r.timersAt == never {
 		return time.Time{}
 	}
-	return r.clock.time(r.timersAt)
+	return r.clock.Time(r.timersAt)
 }
 
 // backoff draws a NAK back-off, uniform in [1 µs, NAK_BO_IVL) as OpenPGM's

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/tickcast/tickcast/pgm/sqn"
 	"github.com/tickcast/tickcast/pgm/wire"
 )
 
@@ -45,9 +46,6 @@ const (
 	DefaultAmbientSPM = 30 * time.Second
 	// DefaultRepairHoldoff: see Config.RepairHoldoff.
 	DefaultRepairHoldoff = time.Millisecond
-
-	// MaxWindowSQNs bounds the transmit window: 4M packets, 6 GB.
-	MaxWindowSQNs = 1 << 22
 )
 
 // DefaultHeartbeatSPM returns the intervals between the heartbeat SPMs that
@@ -125,23 +123,6 @@ type Config struct {
 	RepairHoldoff time.Duration
 }
 
-// WindowSQNs computes a window size in sequence numbers as libzmq's
-// pgm_socket_t::compute_sqns does: whole bytes per millisecond times the
-// recovery interval in milliseconds, divided by the TPDU size, at least 1.
-func WindowSQNs(rate int64, recovery time.Duration, maxTPDU int) int {
-	if maxTPDU <= 0 {
-		return 1
-	}
-	n := rate / 1000 * recovery.Milliseconds() / int64(maxTPDU)
-	switch {
-	case n < 1:
-		return 1
-	case n > MaxWindowSQNs:
-		return MaxWindowSQNs
-	}
-	return int(n)
-}
-
 // resolved is a Config with defaults applied, in the units the Source uses.
 type resolved struct {
 	Config
@@ -195,9 +176,9 @@ func (c Config) resolve() (resolved, error) {
 		if rate < 0 {
 			rate = DefaultRate
 		}
-		r.WindowSQNs = WindowSQNs(rate, r.RecoveryInterval, r.MaxTPDU)
+		r.WindowSQNs = sqn.Window(rate, r.RecoveryInterval, r.MaxTPDU)
 	}
-	if r.WindowSQNs < 1 || r.WindowSQNs > MaxWindowSQNs {
+	if r.WindowSQNs < 1 || r.WindowSQNs > sqn.MaxWindow {
 		return r, fmt.Errorf("%w: WindowSQNs %d out of range", ErrBadConfig, r.WindowSQNs)
 	}
 	if r.RepairRate < 0 || r.RateBurst < 0 || r.RecoveryInterval < 0 {

@@ -43,7 +43,7 @@ func (s *Source) Send(now time.Time, apdu []byte) ([]byte, error) {
 // SendTime returns the earliest time at which Send accepts an APDU of n
 // bytes. A time not after the last now passed to the Source means now.
 func (s *Source) SendTime(n int) time.Time {
-	return s.clock.time(max(s.clock.last, s.odata.readyAt(s.cost(s.odataLen(n)))))
+	return s.clock.Time(max(s.clock.Last(), s.odata.readyAt(s.cost(s.odataLen(n)))))
 }
 
 // odataLen is the length of an ODATA carrying n payload bytes.

@@ -2,6 +2,7 @@ package source
 
 import (
 	"fmt"
+	"github.com/tickcast/tickcast/pgm/internal/mono"
 	"time"
 
 	"github.com/tickcast/tickcast/pgm/wire"
@@ -16,7 +17,7 @@ import (
 // caller need not call HandleTimeout before handling a late packet.
 type Source struct {
 	cfg   resolved
-	clock clock
+	clock mono.Clock
 
 	txw    txw
 	odata  bucket
@@ -52,7 +53,7 @@ func New(cfg Config, now time.Time) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Source{cfg: r, clock: clock{epoch: now}}
+	s := &Source{cfg: r, clock: mono.New(now)}
 	s.maxLen = wire.HeaderLen + 8 + r.MaxTSDU
 	s.txw = newTXW(r.WindowSQNs, s.maxLen, r.FirstSQN)
 	maxCost := int64(s.maxLen) + r.overhead
@@ -101,7 +102,7 @@ func (s *Source) Stats() Stats { return s.stats }
 // datagram) and handles it as HandlePacket does. b is not retained.
 func (s *Source) HandleDatagram(now time.Time, b []byte) error {
 	if err := wire.ParsePacket(b, &s.parsed); err != nil {
-		s.clock.at(now)
+		s.clock.At(now)
 		s.stats.IgnoredParse++
 		return errParse
 	}
@@ -133,7 +134,7 @@ func (s *Source) HandleTimeout(now time.Time) { s.advance(now) }
 
 // advance moves the clock to now and runs the due timers.
 func (s *Source) advance(now time.Time) int64 {
-	t := s.clock.at(now)
+	t := s.clock.At(now)
 	if t >= s.timersNext {
 		s.runTimers(t)
 	}
@@ -173,25 +174,25 @@ func (s *Source) Poll(now time.Time) []byte {
 // included: the caller knows whether it has data and asks SendTime.
 func (s *Source) Deadline() time.Time {
 	if s.ncfs.len() > 0 || s.spmDue > 0 {
-		return s.clock.time(s.clock.last)
+		return s.clock.Time(s.clock.Last())
 	}
 	if r := s.txw.peekRepair(); r != nil {
-		return s.clock.time(max(s.clock.last, s.rdata.readyAt(s.cost(len(r.pkt)))))
+		return s.clock.Time(max(s.clock.Last(), s.rdata.readyAt(s.cost(len(r.pkt)))))
 	}
 	if s.closed {
 		if s.finDue > 0 {
-			return s.clock.time(s.clock.last)
+			return s.clock.Time(s.clock.Last())
 		}
 		return time.Time{}
 	}
-	return s.clock.time(s.timersNext)
+	return s.clock.Time(s.timersNext)
 }
 
 // Close ends the session: the source stops its SPM timers and ignores
 // NAKs; Poll returns the NCFs and repairs already queued, then three SPMs
 // with OPT_FIN, as OpenPGM's pgm_close does. Send fails afterwards.
 func (s *Source) Close(now time.Time) {
-	s.clock.at(now)
+	s.clock.At(now)
 	if s.closed {
 		return
 	}

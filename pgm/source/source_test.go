@@ -53,19 +53,6 @@ func TestODATASequenceAndTrail(t *testing.T) {
 
 // The window size follows libzmq's compute_sqns: 80 at 100 kbit/s for 10 s.
 func TestWindowSQNs(t *testing.T) {
-	for _, c := range []struct {
-		rate     int64
-		recovery time.Duration
-		want     int
-	}{
-		{source.LibzmqRate, source.LibzmqRecoveryInterval, 80},
-		{source.DefaultRate, source.DefaultRecoveryInterval, 8333},
-		{1000, time.Millisecond, 1}, // at least 1
-	} {
-		if got := source.WindowSQNs(c.rate, c.recovery, 1500); got != c.want {
-			t.Errorf("WindowSQNs(%d, %v) = %d, want %d", c.rate, c.recovery, got, c.want)
-		}
-	}
 	cfg := config()
 	cfg.WindowSQNs, cfg.Rate, cfg.RecoveryInterval = 0, source.LibzmqRate, source.LibzmqRecoveryInterval
 	if n := newSource(t, cfg).WindowSQNs(); n != 80 {

@@ -7,6 +7,8 @@
 // each of them is Less than the other, as in OpenPGM.
 package sqn
 
+import "time"
+
 // Less reports whether a comes before b.
 func Less(a, b uint32) bool { return int32(a-b) < 0 }
 
@@ -37,4 +39,26 @@ func Min(a, b uint32) uint32 {
 		return b
 	}
 	return a
+}
+
+// MaxWindow bounds a transmit or receive window: 4M packets, 6 GB of
+// 1500-byte TPDUs.
+const MaxWindow = 1 << 22
+
+// Window computes a window size in sequence numbers as libzmq's
+// pgm_socket_t::compute_sqns does for both ends of a session: whole bytes
+// per millisecond times the recovery interval in milliseconds, divided by
+// the TPDU size, at least 1 and at most MaxWindow.
+func Window(rate int64, recovery time.Duration, maxTPDU int) int {
+	if maxTPDU <= 0 {
+		return 1
+	}
+	n := rate / 1000 * recovery.Milliseconds() / int64(maxTPDU)
+	switch {
+	case n < 1:
+		return 1
+	case n > MaxWindow:
+		return MaxWindow
+	}
+	return int(n)
 }

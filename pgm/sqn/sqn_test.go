@@ -2,6 +2,7 @@ package sqn_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/tickcast/tickcast/pgm/sqn"
 )
@@ -84,5 +85,26 @@ func TestOrderAcrossTheWrap(t *testing.T) {
 			t.Fatalf("%#x after %#x", s, prev)
 		}
 		prev = s
+	}
+}
+
+// The window size follows libzmq's compute_sqns: 80 packets at its default
+// 100 kbit/s for 10 s, 8333 at tickcast's 100 Mbit/s for 1 s.
+func TestWindow(t *testing.T) {
+	for _, c := range []struct {
+		rate     int64 // bytes per second
+		recovery time.Duration
+		maxTPDU  int
+		want     int
+	}{
+		{12_500, 10 * time.Second, 1500, 80},
+		{12_500_000, time.Second, 1500, 8333},
+		{1000, time.Millisecond, 1500, 1},         // at least 1
+		{1 << 40, time.Hour, 1500, sqn.MaxWindow}, // at most MaxWindow
+		{12_500, time.Second, 0, 1},               // no TPDU size: 1, not a division by zero
+	} {
+		if got := sqn.Window(c.rate, c.recovery, c.maxTPDU); got != c.want {
+			t.Errorf("Window(%d, %v, %d) = %d, want %d", c.rate, c.recovery, c.maxTPDU, got, c.want)
+		}
 	}
 }
