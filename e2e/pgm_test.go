@@ -41,22 +41,8 @@ func TestPGMPublisherVanishesGoesStaleAndRestarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sub.Close()
-	var kinds []subscriber.EventKind
-	next := func(want subscriber.EventKind) subscriber.Event {
-		t.Helper()
-		timer := time.AfterFunc(20*time.Second, func() { sub.Close() })
-		defer timer.Stop()
-		for {
-			ev, err := sub.Next()
-			if err != nil {
-				t.Fatalf("waiting for %s: %v (events so far %v)", want, err, kinds)
-			}
-			kinds = append(kinds, ev.Kind)
-			if ev.Kind == want {
-				return ev
-			}
-		}
-	}
+	events := &eventLog{t: t, sub: sub}
+	next := events.next
 
 	pub1, sink1 := open()
 	defer pub1.Close()

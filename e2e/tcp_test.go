@@ -404,22 +404,8 @@ func TestVanishedPublisherIsReportedStaleThenRestart(t *testing.T) {
 	sub := newSubscriber(t, ep, subscriber.WithStaleAfter(100*time.Millisecond))
 	waitPeers(t, sink1, 1)
 	pub1.Publish("X", schema.Tick{})
-	var kinds []subscriber.EventKind
-	next := func(want subscriber.EventKind) subscriber.Event {
-		t.Helper()
-		timer := time.AfterFunc(20*time.Second, func() { sub.Close() })
-		defer timer.Stop()
-		for {
-			ev, err := sub.Next()
-			if err != nil {
-				t.Fatalf("waiting for %s, got %v (events so far %v)", want, err, kinds)
-			}
-			kinds = append(kinds, ev.Kind)
-			if ev.Kind == want {
-				return ev
-			}
-		}
-	}
+	events := &eventLog{t: t, sub: sub}
+	next := events.next
 	next(subscriber.EventTicks)
 	// The publisher's endpoint disappears without an end of session (a
 	// crash, a cable): the line goes down, then, silent for the stale
@@ -437,8 +423,8 @@ func TestVanishedPublisherIsReportedStaleThenRestart(t *testing.T) {
 	if ev.PrevSession != pub1.Session() || ev.Session != pub2.Session() {
 		t.Fatalf("session start %+v", ev)
 	}
-	if !slices.Contains(kinds[slices.Index(kinds, subscriber.EventStale):], subscriber.EventActive) {
-		t.Fatalf("no active event after the stale one: %v", kinds)
+	if !slices.Contains(events.kinds[slices.Index(events.kinds, subscriber.EventStale):], subscriber.EventActive) {
+		t.Fatalf("no active event after the stale one: %v", events.kinds)
 	}
 }
 

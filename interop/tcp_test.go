@@ -6,13 +6,11 @@
 package interop
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -71,31 +69,7 @@ func (l *lockedBuffer) String() string {
 
 func startPeer(t *testing.T, env []string, args ...string) *peer {
 	t.Helper()
-	cmd := exec.Command(python, append([]string{filepath.Join("testdata", "libzmq_peer.py")}, args...)...)
-	cmd.Env = append(os.Environ(), env...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &peer{cmd: cmd, lines: make(chan string, 1<<16), errb: &lockedBuffer{}}
-	cmd.Stderr = p.errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		defer close(p.lines)
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(nil, 16<<20)
-		for sc.Scan() {
-			p.lines <- sc.Text()
-		}
-		io.Copy(io.Discard, stdout)
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	return p
+	return startIn(t, "", env, append([]string{python, filepath.Join("testdata", "libzmq_peer.py")}, args...)...)
 }
 
 // line returns the peer's next line of output, failing after 20s.

@@ -101,7 +101,8 @@ func (h *twoHosts) dropEveryODATA(t *testing.T, network string, port, n int, rda
 }
 
 // startIn starts a command inside a namespace (none: "", this one),
-// collecting its output lines like startPeer.
+// collecting its output lines on peer.lines and its stderr for failure
+// messages; the test kills it when it ends.
 func startIn(t *testing.T, ns string, env []string, args ...string) *peer {
 	t.Helper()
 	cmd := exec.Command(args[0], args[1:]...)
