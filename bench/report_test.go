@@ -64,13 +64,13 @@ func TestWriteTextMarksFailures(t *testing.T) {
 	s := RunSpec{Scenario: ScenarioLatency, Transport: "tcp", Impl: ImplTickcast, Rate: 1e9, Subscribers: 1}
 	r := &Result{RunSpec: s, Pub: PubResult{Sent: 10, Rate: 1e6}, Subs: []SubResult{{Name: "sub1", Received: 10, Rate: 1e6}}}
 	judge(r, 0.01)
-	skipped := &Result{RunSpec: RunSpec{Scenario: ScenarioLatency, Transport: "epgm", Impl: ImplTickcast, Rate: 1000, Subscribers: 1},
-		Status: StatusSkip, Reasons: []string{"endpoint does not support epgm yet"}}
+	skipped := &Result{RunSpec: RunSpec{Scenario: ScenarioLatency, Transport: "epgm", Impl: ImplZmq4, Rate: 1000, Subscribers: 1},
+		Status: StatusSkip, Reasons: []string{"go-zeromq/zmq4 has no epgm transport"}}
 	rep := &Report{Results: []*Result{r, skipped}}
 	var b bytes.Buffer
 	rep.WriteText(&b)
 	out := b.String()
-	for _, want := range []string{"FAIL", "missed its target", "SKIP", "does not support epgm", "p99.99"} {
+	for _, want := range []string{"FAIL", "missed its target", "SKIP", "has no epgm transport", "p99.99"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the text report lacks %q:\n%s", want, out)
 		}

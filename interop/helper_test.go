@@ -34,7 +34,7 @@ import (
 func TestHelperProcess(t *testing.T) {
 	role := os.Getenv("PGM_HELPER_ROLE")
 	if role == "" {
-		t.Skip("run by the two-host tests")
+		return // not a test of its own: the two-host tests run it as a process
 	}
 	env := func(k string, def int) int {
 		if v, err := strconv.Atoi(os.Getenv("PGM_HELPER_" + k)); err == nil {
