@@ -120,7 +120,8 @@ func configure(opts []Option) config {
 	return c
 }
 
-// Sink opens a publishing endpoint: it binds tcp:// and ipc:// endpoints.
+// Sink opens a publishing endpoint: it binds tcp:// and ipc:// endpoints,
+// and sends epgm:// and pgm:// to the group from the named interface.
 func Sink(endpoint string, opts ...Option) (publisher.Sink, error) {
 	c := configure(opts)
 	switch scheme(endpoint) {
@@ -150,7 +151,7 @@ func Sink(endpoint string, opts ...Option) (publisher.Sink, error) {
 }
 
 // Source opens a subscribing endpoint: it connects to tcp:// and ipc://
-// endpoints.
+// endpoints, and joins an epgm:// or pgm:// group on the named interface.
 func Source(endpoint string, opts ...Option) (subscriber.Source, error) {
 	c := configure(opts)
 	switch scheme(endpoint) {
