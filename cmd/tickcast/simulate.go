@@ -75,4 +75,3 @@ func (c *pubConfig) simulate(ctx context.Context, pub *publisher.Publisher) erro
 	}
 	return nil
 }
-
