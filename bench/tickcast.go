@@ -113,8 +113,9 @@ func (t *tickcastPub) flood(now, index int64) (int64, error) {
 	}
 	tp := t.topics[t.chunks%len(t.topics)]
 	t.chunks++
-	for {
-		err := tp.PublishBatch(t.chunk)
+	for rest := t.chunk; ; {
+		n, err := tp.PublishBatch(rest)
+		rest = rest[n:]
 		if !errors.Is(err, publisher.ErrQueueFull) || time.Now().After(t.deadline) {
 			if err != nil {
 				return 0, err

@@ -56,8 +56,11 @@ func BenchmarkTCPThroughput(b *testing.B) {
 			go func() {
 				for i := 0; i < b.N; i += batch {
 					n := min(batch, b.N-i)
-					for topics[(i/batch)%50].PublishBatch(ticks[:n]) != nil {
-						time.Sleep(10 * time.Microsecond)
+					for rest := ticks[:n]; len(rest) > 0; {
+						k, _ := topics[(i/batch)%50].PublishBatch(rest)
+						if rest = rest[k:]; len(rest) > 0 {
+							time.Sleep(10 * time.Microsecond)
+						}
 					}
 				}
 				pub.Close()

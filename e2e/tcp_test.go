@@ -190,7 +190,7 @@ func publishRandomBatches(t *testing.T, pub *publisher.Publisher, topics []strin
 			continue
 		}
 		k := min(left[tp], 1+rng.IntN(15))
-		if err := pub.Topic(tp).PublishBatch(make([]schema.Tick, k)); err != nil {
+		if _, err := pub.Topic(tp).PublishBatch(make([]schema.Tick, k)); err != nil {
 			t.Fatal(err)
 		}
 		if left[tp] -= k; left[tp] == 0 {
@@ -337,7 +337,7 @@ func TestSlowSubscriberLossIsReportedExactly(t *testing.T) {
 	published := map[string]uint64{}
 	for i := range n / batch {
 		tp := topics[i%len(topics)]
-		if err := pub.Topic(tp).PublishBatch(make([]schema.Tick, batch)); err != nil {
+		if _, err := pub.Topic(tp).PublishBatch(make([]schema.Tick, batch)); err != nil {
 			t.Fatal(err)
 		}
 		published[tp] += batch

@@ -190,7 +190,7 @@ func TestLibzmqSubReceivesExactlyItsPrefix(t *testing.T) {
 	topics := []string{"AAPL", "AA", "AAL", "MSFT", "AMZN", "A"}
 	for i := range 3000 {
 		tp := topics[i%len(topics)]
-		if err := p.Topic(tp).PublishBatch(make([]schema.Tick, 1+i%7)); err != nil {
+		if _, err := p.Topic(tp).PublishBatch(make([]schema.Tick, 1+i%7)); err != nil {
 			t.Fatal(err)
 		}
 		if i%500 == 0 {

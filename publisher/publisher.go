@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,6 +26,9 @@ import (
 var (
 	ErrClosed    = errors.New("publisher: closed")
 	ErrQueueFull = errors.New("publisher: queue full")
+	// ErrReservedTopic: topics starting with a zero byte are the feed's
+	// own (schema.ControlTopic carries heartbeats and session ends).
+	ErrReservedTopic = errors.New("publisher: topics starting with a zero byte are reserved")
 )
 
 // Defaults of the options.
@@ -49,7 +53,8 @@ type config struct {
 }
 
 // WithSink adds sinks: the feed goes to every one of them. The publisher
-// owns them from then on and closes them on Close.
+// owns them from then on: it closes them on Close, and New closes them if it
+// fails.
 func WithSink(s ...Sink) Option {
 	return func(c *config) error { c.sinks = append(c.sinks, s...); return nil }
 }
@@ -156,8 +161,9 @@ type Publisher struct {
 // Topic is a handle on one topic: publishing through it skips the map lookup
 // of Publisher.Publish.
 type Topic struct {
-	p    *Publisher
-	name []byte
+	p        *Publisher
+	name     []byte
+	reserved bool // the name starts with a zero byte: Publish refuses it
 
 	seq     uint64        // last sequence number assigned (under p.mu)
 	pending []schema.Tick // queued ticks (under p.mu)
@@ -181,10 +187,19 @@ func New(opts ...Option) (*Publisher, error) {
 		logger:     slog.Default(),
 		now:        time.Now,
 	}
+	// Every option is applied, even after one fails, so that every sink
+	// given is known: the publisher owns them, and a failed New closes them.
+	var errs []error
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
-			return nil, err
+			errs = append(errs, err)
 		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		for _, s := range cfg.sinks {
+			s.Close()
+		}
+		return nil, err
 	}
 	p := &Publisher{
 		cfg:     cfg,
@@ -222,7 +237,7 @@ func (p *Publisher) Topic(name string) *Topic {
 func (p *Publisher) topicLocked(name string) *Topic {
 	t := p.topics[name]
 	if t == nil {
-		t = &Topic{p: p, name: []byte(name), hb: topicHB{index: -1}}
+		t = &Topic{p: p, name: []byte(name), hb: topicHB{index: -1}, reserved: strings.HasPrefix(name, "\x00")}
 		p.topics[name] = t
 	}
 	return t
@@ -230,7 +245,9 @@ func (p *Publisher) topicLocked(name string) *Topic {
 
 // Publish queues tick on topic and assigns its sequence number (the Seq the
 // caller set is ignored). It never blocks on the network; it fails with
-// ErrQueueFull when the queue limit is reached and ErrClosed after Close.
+// ErrQueueFull when the queue limit is reached (the tick takes no sequence
+// number: subscribers see no gap), ErrReservedTopic for a topic starting
+// with a zero byte, and ErrClosed after Close.
 func (p *Publisher) Publish(topic string, tick schema.Tick) error {
 	p.mu.Lock()
 	err := p.enqueueLocked(p.topicLocked(topic), tick)
@@ -250,38 +267,57 @@ func (t *Topic) Publish(tick schema.Tick) error {
 	return err
 }
 
-// PublishBatch queues ticks on the topic under one lock, all or none: if
-// they do not all fit under the queue limit, none is queued.
-func (t *Topic) PublishBatch(ticks []schema.Tick) error {
+// PublishBatch queues ticks on the topic, in order, under one lock. It
+// queues as many as fit under the queue limit, the first n, and returns n;
+// if that is not all of them it also returns ErrQueueFull. The caller
+// decides what to do with ticks[n:]: offer them again once the sender has
+// drained the queue (a producer that can wait), or drop them (a producer
+// that must keep time; count them). Refused ticks take no sequence number,
+// so subscribers see no gap for them.
+func (t *Topic) PublishBatch(ticks []schema.Tick) (int, error) {
 	p := t.p
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if err := p.admitLocked(len(ticks)); err != nil {
-		return err
-	}
-	for _, tick := range ticks {
+	n, err := p.admitLocked(t, len(ticks))
+	for _, tick := range ticks[:n] {
 		p.appendLocked(t, tick)
 	}
-	return nil
+	return n, err
+}
+
+// Room returns how many more ticks the queue takes now: what a producer
+// that must not block can offer before Publish refuses.
+func (p *Publisher) Room() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return 0
+	}
+	return p.cfg.queueLimit - p.queued
 }
 
 func (p *Publisher) enqueueLocked(t *Topic, tick schema.Tick) error {
-	if err := p.admitLocked(1); err != nil {
+	if n, err := p.admitLocked(t, 1); n == 0 {
 		return err
 	}
 	p.appendLocked(t, tick)
 	return nil
 }
 
-func (p *Publisher) admitLocked(n int) error {
+// admitLocked returns how many of n ticks on t may be queued, and why not
+// all of them.
+func (p *Publisher) admitLocked(t *Topic, n int) (int, error) {
 	if p.closed {
-		return ErrClosed
+		return 0, ErrClosed
 	}
-	if p.queued+n > p.cfg.queueLimit {
-		p.stats.Rejected += uint64(n)
-		return ErrQueueFull
+	if t.reserved {
+		return 0, fmt.Errorf("%w: %q", ErrReservedTopic, t.name)
 	}
-	return nil
+	if room := p.cfg.queueLimit - p.queued; n > room {
+		p.stats.Rejected += uint64(n - room)
+		return room, ErrQueueFull
+	}
+	return n, nil
 }
 
 func (p *Publisher) appendLocked(t *Topic, tick schema.Tick) {
@@ -464,7 +500,7 @@ func (p *Publisher) Close() error {
 type Stats struct {
 	Session    uint64
 	Published  uint64 // ticks accepted by Publish
-	Rejected   uint64 // ticks refused with ErrQueueFull
+	Rejected   uint64 // ticks refused with ErrQueueFull (a tick offered again after a refusal counts again)
 	Messages   uint64 // messages sent, heartbeats included
 	Bytes      uint64 // bytes of messages sent (topic + body), counted once for all sinks
 	Heartbeats uint64 // control and topic heartbeats sent

@@ -182,7 +182,7 @@ func TestMessagesChainToTheirTopicsPreviousMessage(t *testing.T) {
 func TestBatchesAreSplitAtMaxBatch(t *testing.T) {
 	p, sink := newTestPublisher(t, WithMaxBatch(4))
 	ticks := make([]schema.Tick, 10)
-	if err := p.Topic("X").PublishBatch(ticks); err != nil {
+	if _, err := p.Topic("X").PublishBatch(ticks); err != nil {
 		t.Fatal(err)
 	}
 	p.Close()
@@ -302,8 +302,8 @@ func TestQueueLimitRefusesInsteadOfGrowing(t *testing.T) {
 	if !errors.Is(refused, ErrQueueFull) {
 		t.Fatalf("Publish = %v after %d, want ErrQueueFull", refused, accepted)
 	}
-	if err := p.Topic("X").PublishBatch(make([]schema.Tick, 5)); !errors.Is(err, ErrQueueFull) {
-		t.Fatalf("PublishBatch = %v, want ErrQueueFull", err)
+	if n, err := p.Topic("X").PublishBatch(make([]schema.Tick, 5)); n != 0 || !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("PublishBatch = %d, %v, want 0, ErrQueueFull", n, err)
 	}
 	if s := p.Stats(); s.Rejected != 6 || s.Published != uint64(accepted) {
 		t.Fatalf("stats %+v, want 6 rejected and %d published", s, accepted)
@@ -409,4 +409,105 @@ func BenchmarkPublish(b *testing.B) {
 			b.ReportMetric(float64(b.N)/float64(sink.n), "ticks/msg")
 		})
 	}
+}
+
+// A batch larger than the room left is queued in part, in order: the caller
+// learns how many went (and that the rest did not), so that it can offer
+// the rest again or drop them and count them, once.
+func TestPublishBatchQueuesWhatFitsAndSaysHowMany(t *testing.T) {
+	sink := &captureSink{gate: make(chan struct{})}
+	p, err := New(WithSink(sink), WithQueueLimit(10), WithHeartbeat(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The sender is stuck in the sink with the first heartbeat.
+	if got := p.Room(); got != 10 {
+		t.Fatalf("Room = %d on an empty queue, want 10", got)
+	}
+	ticks := make([]schema.Tick, 25)
+	for i := range ticks {
+		ticks[i].Price = int64(i)
+	}
+	n, err := p.Topic("X").PublishBatch(ticks)
+	if n != 10 || !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("PublishBatch(25 ticks) = %d, %v; want 10, ErrQueueFull", n, err)
+	}
+	if got := p.Room(); got != 0 {
+		t.Fatalf("Room = %d on a full queue, want 0", got)
+	}
+	if s := p.Stats(); s.Published != 10 || s.Rejected != 15 {
+		t.Fatalf("published %d, rejected %d; want 10 and 15", s.Published, s.Rejected)
+	}
+	close(sink.gate)
+	p.Close()
+	var prices []int64
+	for _, b := range sink.batches("X") {
+		for _, tk := range b {
+			prices = append(prices, tk.Price)
+		}
+	}
+	if want := []int64{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}; !slices.Equal(prices, want) {
+		t.Fatalf("sent prices %v, want the first ten in order %v", prices, want)
+	}
+	if p.Room() != 0 {
+		t.Fatal("a closed publisher has room")
+	}
+}
+
+// Topics starting with a zero byte are the feed's own: subscribers would
+// take such messages for control messages and count them as decode errors.
+func TestReservedTopicsAreRefused(t *testing.T) {
+	p, sink := newTestPublisher(t)
+	for _, name := range []string{schema.ControlTopic, "\x00", "\x00mine"} {
+		if err := p.Publish(name, schema.Tick{}); !errors.Is(err, ErrReservedTopic) {
+			t.Errorf("Publish(%q) = %v, want ErrReservedTopic", name, err)
+		}
+		if n, err := p.Topic(name).PublishBatch(make([]schema.Tick, 3)); n != 0 || !errors.Is(err, ErrReservedTopic) {
+			t.Errorf("PublishBatch(%q) = %d, %v; want 0, ErrReservedTopic", name, n, err)
+		}
+	}
+	if err := p.Publish("A\x00", schema.Tick{}); err != nil {
+		t.Errorf("a zero byte inside a topic is the user's business: %v", err)
+	}
+	p.Close()
+	for _, m := range sink.messages() {
+		if m.topic != schema.ControlTopic && m.topic != "A\x00" {
+			t.Errorf("sent on %q", m.topic)
+		}
+		if m.topic == schema.ControlTopic && m.h.Type == schema.Batch {
+			t.Error("ticks sent on the control topic")
+		}
+	}
+	if s := p.Stats(); s.Published != 1 || s.Rejected != 0 {
+		t.Errorf("published %d, rejected %d; want 1 and 0 (a refused topic is not a full queue)", s.Published, s.Rejected)
+	}
+}
+
+// The publisher owns its sinks from WithSink on: when New fails, it closes
+// them, whatever the order of the options.
+func TestNewClosesItsSinksWhenItFails(t *testing.T) {
+	for _, opts := range [][]Option{
+		{WithSink(&captureSink{}), WithMaxBatch(0)},
+		{WithMaxBatch(0), WithSink(&captureSink{})},
+		{WithSink(&captureSink{}), WithHeartbeat(0), WithSink(&captureSink{})},
+	} {
+		if _, err := New(opts...); err == nil {
+			t.Fatal("New accepted a bad option")
+		}
+		cfg := config{}
+		for _, o := range opts {
+			o(&cfg)
+		}
+		for i, s := range cfg.sinks {
+			if !s.(*captureSink).isClosed() {
+				t.Errorf("sink %d left open", i)
+			}
+		}
+	}
+}
+
+func (c *captureSink) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
 }

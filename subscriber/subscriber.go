@@ -34,8 +34,9 @@ type config struct {
 	logger      *slog.Logger
 }
 
-// WithSource adds lines to read. The subscriber owns them from then on and
-// closes them on Close. Lines that carry the same session are one feed.
+// WithSource adds lines to read. The subscriber owns them from then on: it
+// closes them on Close, and New closes them if it fails. Lines that carry
+// the same session are one feed.
 func WithSource(s ...Source) Option {
 	return func(c *config) error { c.sources = append(c.sources, s...); return nil }
 }
@@ -105,6 +106,8 @@ type Subscriber struct {
 	closed    atomic.Bool
 	done      chan struct{}
 	closeOnce sync.Once
+	pumps     sync.WaitGroup // the pump goroutines: Close waits for them
+	stopCtx   func() bool    // unregisters the context's AfterFunc
 }
 
 type delivery struct {
@@ -117,13 +120,22 @@ type delivery struct {
 // closes.
 func New(ctx context.Context, opts ...Option) (*Subscriber, error) {
 	cfg := config{logger: slog.Default(), arbitration: DefaultArbitration}
+	// Every option is applied, even after one fails, so that every source
+	// given is known: the subscriber owns them, and a failed New closes them.
+	var errs []error
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
-			return nil, err
+			errs = append(errs, err)
 		}
 	}
 	if len(cfg.sources) == 0 {
-		return nil, errors.New("subscriber: no source")
+		errs = append(errs, errors.New("subscriber: no source"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		for _, src := range cfg.sources {
+			src.Close()
+		}
+		return nil, err
 	}
 	if len(cfg.topics) == 0 {
 		cfg.topics = []string{""}
@@ -159,19 +171,18 @@ func New(ctx context.Context, opts ...Option) (*Subscriber, error) {
 		s.in = make(chan delivery)
 		for i, src := range cfg.sources {
 			s.acks = append(s.acks, make(chan struct{}))
+			s.pumps.Add(1)
 			go s.pump(i, src)
 		}
 	}
-	go func() {
-		select {
-		case <-ctx.Done():
-			s.mu.Lock()
+	s.stopCtx = context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		if s.closeErr == nil {
 			s.closeErr = fmt.Errorf("%w: %w", ErrClosed, context.Cause(ctx))
-			s.mu.Unlock()
-			s.Close()
-		case <-s.done:
 		}
-	}()
+		s.mu.Unlock()
+		s.Close()
+	})
 	return s, nil
 }
 
@@ -233,8 +244,13 @@ func (s *Subscriber) receive() error {
 		d.batch, d.err = s.cfg.sources[0].Next(deadline)
 	} else {
 		if s.ack >= 0 {
-			// The source's goroutine may read again: we are done with its batch.
-			s.acks[s.ack] <- struct{}{}
+			// The source's goroutine may read again: we are done with its
+			// batch. (Close may have ended that goroutine meanwhile.)
+			select {
+			case s.acks[s.ack] <- struct{}{}:
+			case <-s.done:
+				return s.closedErr()
+			}
 			s.ack = -1
 		}
 		if s.live == 0 {
@@ -281,6 +297,7 @@ func (s *Subscriber) receive() error {
 // pump reads source i for Next, one batch at a time: a batch stays valid
 // until Next acknowledges it.
 func (s *Subscriber) pump(i int, src Source) {
+	defer s.pumps.Done()
 	for {
 		b, err := src.Next(time.Time{})
 		select {
@@ -320,12 +337,15 @@ func (s *Subscriber) closedErr() error {
 }
 
 // Close stops the subscriber and closes its sources. A blocked Next returns.
+// When Close returns, every goroutine the subscriber started has ended.
 func (s *Subscriber) Close() error {
 	err := ErrClosed
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
 		close(s.done)
-		err = s.closeSources()
+		s.stopCtx()
+		err = s.closeSources() // a pump blocked in its source's Next returns
+		s.pumps.Wait()
 	})
 	return err
 }

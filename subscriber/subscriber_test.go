@@ -204,3 +204,84 @@ func TestNoSourceIsAnError(t *testing.T) {
 		t.Fatal("a negative stale timeout was accepted")
 	}
 }
+
+// busySource delivers a one-message batch at every Next, at once, until it
+// is closed: the most a line can keep a subscriber's goroutines busy.
+type busySource struct {
+	batch  Batch
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newBusySource() *busySource {
+	body := schema.NewEncoder(256).Encode(schema.Header{Type: schema.Batch, Session: 1}, []schema.Tick{{Seq: 1}})
+	return &busySource{closed: make(chan struct{}), batch: Batch{
+		Msgs: []Raw{{Topic: []byte("A"), Body: append([]byte(nil), body...), Frames: 2, Size: len(body)}}}}
+}
+
+func (b *busySource) Endpoint() string        { return "busy" }
+func (b *busySource) Subscribe([]byte) error { return nil }
+func (b *busySource) Close() error            { b.once.Do(func() { close(b.closed) }); return nil }
+func (b *busySource) Next(time.Time) (*Batch, error) {
+	select {
+	case <-b.closed:
+		return nil, errors.New("closed")
+	default:
+		b.batch.Time = time.Now()
+		return &b.batch, nil
+	}
+}
+
+// Close, or the end of the context, may land at any point of a Next that
+// reads several lines: Next returns, whatever it was doing, and every
+// goroutine of the subscriber has ended when Close returns.
+func TestNextReturnsAfterCloseWhateverItWasDoing(t *testing.T) {
+	for i := range 500 {
+		ctx, cancel := context.WithCancel(context.Background())
+		s, err := New(ctx, WithSource(newBusySource(), newBusySource()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			for {
+				if _, err := s.Next(); err != nil {
+					done <- err
+					return
+				}
+			}
+		}()
+		time.Sleep(time.Duration(i%50) * time.Microsecond)
+		if i%2 == 0 {
+			s.Close()
+		} else {
+			cancel()
+		}
+		select {
+		case err := <-done:
+			if !errors.Is(err, ErrClosed) {
+				t.Fatalf("iteration %d: Next = %v, want ErrClosed", i, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("iteration %d: Next still blocked 10s after Close", i)
+		}
+		cancel()
+		s.Close()
+	}
+}
+
+// The subscriber owns its sources from WithSource on: when New fails, it
+// closes them, whatever the order of the options.
+func TestNewClosesItsSourcesWhenItFails(t *testing.T) {
+	a, b := newChanSource("a"), newChanSource("b")
+	if _, err := New(context.Background(), WithSource(a), WithStaleAfter(-1), WithSource(b)); err == nil {
+		t.Fatal("New accepted a negative stale timeout")
+	}
+	for _, c := range []*chanSource{a, b} {
+		select {
+		case <-c.closed:
+		default:
+			t.Errorf("source %s left open", c.name)
+		}
+	}
+}
