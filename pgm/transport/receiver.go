@@ -85,6 +85,7 @@ type Receiver struct {
 	stalled  atomic.Bool
 	done     chan struct{}
 	once     sync.Once
+	stopCtx  func() bool // unregisters the context's AfterFunc
 
 	mu    sync.Mutex // guards r for Stats, and the counters
 	r     *receiver.Receiver
@@ -121,7 +122,7 @@ func NewReceiver(ctx context.Context, ep Endpoint, cfg ReceiverConfig, c Consume
 	x.stats.SocketInfo = x.info
 	x.log.Debug("pgm: receiver up", "endpoint", ep.String(), "rcvbuf", x.info.RcvBuf, "forced", x.info.Forced)
 	go x.run()
-	context.AfterFunc(ctx, func() { x.Close() })
+	x.stopCtx = context.AfterFunc(ctx, x.close)
 	return x, nil
 }
 
@@ -151,9 +152,15 @@ func (x *Receiver) Stats() ReceiverStats {
 
 // Close stops the Receiver and closes its socket.
 func (x *Receiver) Close() error {
+	x.close()
+	x.stopCtx()
+	return nil
+}
+
+// close closes the socket and waits for the goroutine to end.
+func (x *Receiver) close() {
 	x.once.Do(func() { x.pc.Close() })
 	<-x.done
-	return nil
 }
 
 func (x *Receiver) run() {

@@ -137,6 +137,7 @@ type Sender struct {
 
 	closeOnce   sync.Once
 	lingerUntil atomic.Int64 // unix ns: keep sending queued APDUs until then
+	stopCtx     func() bool  // unregisters the context's AfterFunc
 
 	mu           sync.Mutex // guards src, which the reader feeds NAKs into
 	src          *source.Source
@@ -199,7 +200,7 @@ func NewSender(ctx context.Context, ep Endpoint, cfg SenderConfig, feed Feeder) 
 	s.readWG.Add(1)
 	go s.read()
 	go s.run()
-	context.AfterFunc(ctx, func() { s.shutdown(time.Time{}) })
+	s.stopCtx = context.AfterFunc(ctx, func() { s.shutdown(time.Time{}) })
 	return s, nil
 }
 
@@ -259,6 +260,7 @@ func (s *Sender) Stats() SenderStats {
 func (s *Sender) Close(linger time.Duration) error {
 	s.shutdown(time.Now().Add(linger))
 	<-s.done
+	s.stopCtx()
 	return nil
 }
 

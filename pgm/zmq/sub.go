@@ -131,13 +131,14 @@ type Sub struct {
 	subs atomic.Pointer[[][]byte]
 	smu  sync.Mutex // serialises Subscribe and Unsubscribe
 
-	ready  chan *Batch
-	free   chan *Batch
-	closed chan struct{}
-	once   sync.Once
-	held   *Batch // returned by the last Next, recycled by the next
-	none   Batch  // the empty batch of a deadline
-	timer  *time.Timer
+	ready   chan *Batch
+	free    chan *Batch
+	closed  chan struct{}
+	once    sync.Once
+	stopCtx func() bool // unregisters the context's AfterFunc
+	held    *Batch      // returned by the last Next, recycled by the next
+	none    Batch       // the empty batch of a deadline
+	timer   *time.Timer
 
 	// The socket goroutine's state.
 	cur      *Batch
@@ -185,7 +186,7 @@ func NewSubEndpoint(ctx context.Context, ep transport.Endpoint, cfg SubConfig) (
 		return nil, err
 	}
 	s.rcv = rcv
-	context.AfterFunc(ctx, func() { s.Close() })
+	s.stopCtx = context.AfterFunc(ctx, s.close)
 	return s, nil
 }
 
@@ -265,11 +266,17 @@ func (s *Sub) Stats() SubStats {
 
 // Close stops receiving; a blocked Next returns ErrClosed.
 func (s *Sub) Close() error {
+	s.close()
+	s.stopCtx()
+	return nil
+}
+
+// close stops the receiver; a blocked Next returns ErrClosed.
+func (s *Sub) close() {
 	s.once.Do(func() {
 		s.rcv.Close()
 		close(s.closed)
 	})
-	return nil
 }
 
 // The transport.Consumer side, run by the Receiver's goroutine.
