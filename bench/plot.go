@@ -24,8 +24,7 @@ var implColor = map[Impl]color.Color{
 }
 
 var (
-	pacerColor = color.RGBA{R: 0x88, G: 0x88, B: 0x88, A: 0xff}
-	failColor  = color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}
+	failColor = color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}
 	// Extra colours for several lines of one implementation (subscribers,
 	// flush delays).
 	palette = []color.Color{

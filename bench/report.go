@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -355,7 +354,6 @@ type progress struct {
 	tty   bool
 	total int
 	i     int
-	mu    sync.Mutex
 	stop  chan struct{}
 	done  chan struct{}
 }

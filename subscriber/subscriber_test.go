@@ -219,9 +219,9 @@ func newBusySource() *busySource {
 		Msgs: []Raw{{Topic: []byte("A"), Body: append([]byte(nil), body...), Frames: 2, Size: len(body)}}}}
 }
 
-func (b *busySource) Endpoint() string        { return "busy" }
+func (b *busySource) Endpoint() string       { return "busy" }
 func (b *busySource) Subscribe([]byte) error { return nil }
-func (b *busySource) Close() error            { b.once.Do(func() { close(b.closed) }); return nil }
+func (b *busySource) Close() error           { b.once.Do(func() { close(b.closed) }); return nil }
 func (b *busySource) Next(time.Time) (*Batch, error) {
 	select {
 	case <-b.closed:

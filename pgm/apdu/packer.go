@@ -85,7 +85,7 @@ func (p *Packer) Add(frames ...[]byte) error {
 
 // Flush closes the open APDU, if any, so that Next returns it.
 func (p *Packer) Flush() {
-	if p.cur != nil && len(p.cur) > offsetLen {
+	if len(p.cur) > offsetLen {
 		p.close()
 	}
 }

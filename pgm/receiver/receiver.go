@@ -1,13 +1,16 @@
 package receiver
 
 import (
-	"github.com/tickcast/tickcast/pgm/internal/mono"
 	"math/rand/v2"
 	"net/netip"
 	"time"
 
+	"github.com/tickcast/tickcast/pgm/internal/mono"
 	"github.com/tickcast/tickcast/pgm/wire"
 )
+
+// never is a time no timer reaches.
+const never = 1<<63 - 1
 
 // Receiver is the receiving side of PGM for one socket: every session (TSI)
 // heard on it, each with its receive window and NAK state machine. It does
@@ -16,9 +19,6 @@ import (
 //
 // Every method that takes now first runs the timers due by then, so the
 // caller need not call HandleTimeout before handling a late packet.
-// never is a time no timer reaches.
-const never = 1<<63 - 1
-
 type Receiver struct {
 	cfg   resolved
 	clock mono.Clock

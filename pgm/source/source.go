@@ -2,9 +2,9 @@ package source
 
 import (
 	"fmt"
-	"github.com/tickcast/tickcast/pgm/internal/mono"
 	"time"
 
+	"github.com/tickcast/tickcast/pgm/internal/mono"
 	"github.com/tickcast/tickcast/pgm/wire"
 )
 
