@@ -7,6 +7,8 @@
 #   libcap2-bin          capsh, to test raw PGM without CAP_NET_RAW
 #   gcc, libzmq3-dev     the libzmq C peer of tickcast bench (and its test)
 #
+# and, from the Go module proxy at pinned versions (go install, into
+# $(go env GOPATH)/bin), the static checks' tools: staticcheck and goimports.
 # Installs what is missing when run as root with apt-get; otherwise says
 # what to install and fails.
 set -eu
@@ -20,6 +22,19 @@ command -v unshare >/dev/null 2>&1 || missing="$missing util-linux"
 command -v capsh >/dev/null 2>&1 || missing="$missing libcap2-bin"
 command -v gcc >/dev/null 2>&1 || missing="$missing gcc"
 [ -f /usr/include/zmq.h ] || missing="$missing libzmq3-dev"
+
+# The Go tools, at the versions CI uses.
+STATICCHECK_VERSION=v0.8.2
+GOIMPORTS_VERSION=v0.45.0
+gobin=$(go env GOPATH)/bin
+if ! "$gobin/staticcheck" -version 2>/dev/null | grep -q "${STATICCHECK_VERSION#v}"; then
+	echo "deps: go install staticcheck@$STATICCHECK_VERSION" >&2
+	go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
+fi
+if [ ! -x "$gobin/goimports" ]; then
+	echo "deps: go install goimports@$GOIMPORTS_VERSION" >&2
+	go install "golang.org/x/tools/cmd/goimports@$GOIMPORTS_VERSION"
+fi
 
 [ -z "$missing" ] && exit 0
 

@@ -20,13 +20,22 @@ if ! diff -r "$tmp/fb" schema/internal/fb >/dev/null; then
 	exit 1
 fi
 
-gofmt_out=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+gofiles=$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')
+gofmt_out=$(gofmt -l $gofiles)
 if [ -n "$gofmt_out" ]; then
 	echo "test: gofmt would change:" >&2
 	echo "$gofmt_out" >&2
 	exit 1
 fi
+gobin=$(go env GOPATH)/bin
+imports_out=$("$gobin/goimports" -l -local github.com/tickcast/tickcast $gofiles)
+if [ -n "$imports_out" ]; then
+	echo "test: goimports -local github.com/tickcast/tickcast would change:" >&2
+	echo "$imports_out" >&2
+	exit 1
+fi
 go vet ./...
+"$gobin/staticcheck" ./...
 
 # Build the test binaries first: the network namespace has no route to the
 # module proxy.
