@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/tickcast/tickcast/schema"
@@ -198,35 +199,42 @@ func TestBatchesAreSplitAtMaxBatch(t *testing.T) {
 	}
 }
 
+// The tests of time run in a synctest bubble: the clock is fake and moves
+// only when every goroutine of the bubble is blocked, so "a millisecond
+// before the delay" and "at the delay" are exact, on any machine.
+
 func TestFlushDelayGathersTicksIntoOneMessage(t *testing.T) {
-	// A generous delay: the five Publish calls take microseconds.
-	p, sink := newTestPublisher(t, WithFlushDelay(time.Second))
-	for range 5 {
-		p.Publish("X", schema.Tick{})
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for len(sink.batches("X")) == 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	p.Close()
-	if b := sink.batches("X"); len(b) != 1 || len(b[0]) != 5 {
-		t.Fatalf("batches %v, want one of 5 ticks", b)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		p, sink := newTestPublisher(t, WithFlushDelay(time.Second), WithHeartbeat(time.Hour))
+		for range 5 {
+			p.Publish("X", schema.Tick{})
+			time.Sleep(100 * time.Millisecond)
+		}
+		synctest.Wait()
+		if b := sink.batches("X"); len(b) != 0 {
+			t.Fatalf("batches %v sent 500ms into a 1s flush delay", b)
+		}
+		time.Sleep(500 * time.Millisecond) // a second after the first tick
+		synctest.Wait()
+		if b := sink.batches("X"); len(b) != 1 || len(b[0]) != 5 {
+			t.Fatalf("batches %v at the end of the flush delay, want one of 5 ticks", b)
+		}
+		p.Close()
+	})
 }
 
 func TestFullBatchCutsTheFlushDelayShort(t *testing.T) {
-	p, sink := newTestPublisher(t, WithFlushDelay(time.Hour), WithMaxBatch(3))
-	for range 3 {
-		p.Publish("X", schema.Tick{})
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for len(sink.batches("X")) == 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	if b := sink.batches("X"); len(b) != 1 || len(b[0]) != 3 {
-		t.Fatalf("batches %v, want one full batch of 3 before the hour-long delay", b)
-	}
-	p.Close()
+	synctest.Test(t, func(t *testing.T) {
+		p, sink := newTestPublisher(t, WithFlushDelay(time.Hour), WithMaxBatch(3), WithHeartbeat(time.Hour))
+		for range 3 {
+			p.Publish("X", schema.Tick{})
+		}
+		synctest.Wait() // no time passes
+		if b := sink.batches("X"); len(b) != 1 || len(b[0]) != 3 {
+			t.Fatalf("batches %v, want one full batch of 3 at once, not after the hour-long delay", b)
+		}
+		p.Close()
+	})
 }
 
 func TestCloseOwesTopicHeartbeatsAndEndOfSession(t *testing.T) {
@@ -263,23 +271,30 @@ func TestCloseOwesTopicHeartbeatsAndEndOfSession(t *testing.T) {
 }
 
 func TestIdleTopicGetsHeartbeatWithLastSequence(t *testing.T) {
-	p, sink := newTestPublisher(t, WithHeartbeat(20*time.Millisecond))
-	defer p.Close()
-	p.Publish("A", schema.Tick{})
-	p.Publish("A", schema.Tick{})
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		for _, m := range sink.messages() {
-			if m.topic == "A" && m.h.Type == schema.TopicHeartbeat {
-				if m.h.TopicSeq != 2 {
-					t.Fatalf("topic heartbeat carries %d, want 2", m.h.TopicSeq)
+	synctest.Test(t, func(t *testing.T) {
+		p, sink := newTestPublisher(t, WithHeartbeat(20*time.Millisecond))
+		defer p.Close()
+		p.Publish("A", schema.Tick{})
+		p.Publish("A", schema.Tick{})
+		topicHeartbeats := func() (seqs []uint64) {
+			for _, m := range sink.messages() {
+				if m.topic == "A" && m.h.Type == schema.TopicHeartbeat {
+					seqs = append(seqs, m.h.TopicSeq)
 				}
-				return
 			}
+			return seqs
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatal("no topic heartbeat on an idle topic")
+		time.Sleep(19 * time.Millisecond)
+		synctest.Wait()
+		if hb := topicHeartbeats(); len(hb) != 0 {
+			t.Fatalf("topic heartbeats %v before the topic was idle for an interval", hb)
+		}
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		if hb := topicHeartbeats(); !slices.Equal(hb, []uint64{2}) {
+			t.Fatalf("topic heartbeats %v after an idle interval, want one carrying 2", hb)
+		}
+	})
 }
 
 func TestQueueLimitRefusesInsteadOfGrowing(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/tickcast/tickcast/schema"
@@ -144,53 +145,60 @@ func TestSubscriberMergesSourcesAndDeliversEachTickOnce(t *testing.T) {
 }
 
 func TestStaleIsReportedWhileNextWaits(t *testing.T) {
-	src := newChanSource("a")
-	s, err := New(context.Background(), WithSource(src), WithStaleAfter(30*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if ev := nextKind(t, s, EventStale); ev.Line != "a" {
-		t.Fatalf("stale %+v", ev)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		src := newChanSource("a")
+		start := time.Now()
+		s, err := New(context.Background(), WithSource(src), WithStaleAfter(30*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if ev := nextKind(t, s, EventStale); ev.Line != "a" {
+			t.Fatalf("stale %+v", ev)
+		}
+		if d := time.Since(start); d != 30*time.Millisecond {
+			t.Fatalf("stale after %v of silence, want 30ms", d)
+		}
+	})
 }
 
 func TestCloseAndCancelEndNext(t *testing.T) {
 	for _, how := range []string{"close", "cancel"} {
 		t.Run(how, func(t *testing.T) {
 			for _, n := range []int{1, 2} { // one source read directly, two through goroutines
-				var srcs []Source
-				for range n {
-					srcs = append(srcs, newChanSource("x"))
-				}
-				ctx, cancel := context.WithCancel(context.Background())
-				s, err := New(ctx, WithSource(srcs...), WithStaleAfter(time.Hour))
-				if err != nil {
-					t.Fatal(err)
-				}
-				errc := make(chan error)
-				go func() {
-					_, err := s.Next()
-					errc <- err
-				}()
-				time.Sleep(10 * time.Millisecond)
-				if how == "close" {
-					s.Close()
-				} else {
-					cancel()
-				}
-				select {
-				case err := <-errc:
+				synctest.Test(t, func(t *testing.T) {
+					var srcs []Source
+					for range n {
+						srcs = append(srcs, newChanSource("x"))
+					}
+					ctx, cancel := context.WithCancel(context.Background())
+					defer cancel()
+					s, err := New(ctx, WithSource(srcs...), WithStaleAfter(time.Hour))
+					if err != nil {
+						t.Fatal(err)
+					}
+					errc := make(chan error)
+					go func() {
+						_, err := s.Next()
+						errc <- err
+					}()
+					synctest.Wait() // Next is blocked
+					if how == "close" {
+						s.Close()
+					} else {
+						cancel()
+					}
+					// In the bubble, a Next still blocked would be a
+					// deadlock, which synctest reports.
+					err = <-errc
 					if !errors.Is(err, ErrClosed) || (how == "cancel" && !errors.Is(err, context.Canceled)) {
 						t.Fatalf("%d sources: Next = %v", n, err)
 					}
-				case <-time.After(10 * time.Second):
-					t.Fatalf("%d sources: Next still blocked", n)
-				}
-				cancel()
-				if _, err := s.Next(); !errors.Is(err, ErrClosed) {
-					t.Fatalf("Next after close = %v", err)
-				}
+					if _, err := s.Next(); !errors.Is(err, ErrClosed) {
+						t.Fatalf("Next after close = %v", err)
+					}
+					s.Close()
+				})
 			}
 		})
 	}
