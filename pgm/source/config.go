@@ -46,6 +46,12 @@ const (
 	DefaultAmbientSPM = 30 * time.Second
 	// DefaultRepairHoldoff: see Config.RepairHoldoff.
 	DefaultRepairHoldoff = time.Millisecond
+	// DefaultRepairRatio, DefaultRepairFloor and DefaultMaxQueuedRepairs:
+	// see Config.RepairRatio. Repairs may at most double the feed's
+	// traffic; an idle feed may still repair about 80 packets a second.
+	DefaultRepairRatio      = 1.0
+	DefaultRepairFloor      = 128 << 10 // bytes per second
+	DefaultMaxQueuedRepairs = 4096
 )
 
 // DefaultHeartbeatSPM returns the intervals between the heartbeat SPMs that
@@ -121,6 +127,22 @@ type Config struct {
 	// lost is repaired on its next NAK. 0 means DefaultRepairHoldoff;
 	// negative disables it.
 	RepairHoldoff time.Duration
+	// RepairRatio caps what NAKs can draw from the source, since anyone who
+	// can send it a datagram can NAK: RDATA and NCF bytes may use at most
+	// RepairRatio times the ODATA bytes sent (credit earned as ODATA goes,
+	// capped at RepairRatio times the transmit window's bytes), plus
+	// RepairFloor bytes per second whatever the feed sends. A repair
+	// waits for credit; an NCF without credit is dropped (the receiver NAKs
+	// again). 0 means DefaultRepairRatio (1: repairs at most double the
+	// traffic); negative means no cap.
+	RepairRatio float64
+	// RepairFloor: see RepairRatio. 0 means DefaultRepairFloor; negative
+	// means none.
+	RepairFloor int64
+	// MaxQueuedRepairs bounds the repairs waiting to go: beyond it, NAKed
+	// sequence numbers are not queued (Stats.RepairsSuppressed), and the
+	// receivers NAK again. 0 means DefaultMaxQueuedRepairs.
+	MaxQueuedRepairs int
 }
 
 // resolved is a Config with defaults applied, in the units the Source uses.
@@ -130,6 +152,8 @@ type resolved struct {
 	heartbeat     []int64 // ns
 	ambient       int64   // ns
 	repairHoldoff int64   // ns; 0 = off
+	repairRatio   int64   // thousandths; < 0 = no cap
+	repairFloor   int64   // bytes per second
 }
 
 func (c Config) resolve() (resolved, error) {
@@ -207,6 +231,28 @@ func (c Config) resolve() (resolved, error) {
 		r.repairHoldoff = int64(DefaultRepairHoldoff)
 	case c.RepairHoldoff > 0:
 		r.repairHoldoff = int64(c.RepairHoldoff)
+	}
+	switch {
+	case c.RepairRatio == 0:
+		r.repairRatio = int64(DefaultRepairRatio * 1000)
+	case c.RepairRatio < 0:
+		r.repairRatio = -1
+	case c.RepairRatio > 1000 || c.RepairRatio != c.RepairRatio:
+		return r, fmt.Errorf("%w: RepairRatio %v out of range", ErrBadConfig, c.RepairRatio)
+	default:
+		r.repairRatio = max(int64(c.RepairRatio*1000), 1)
+	}
+	switch {
+	case c.RepairFloor == 0:
+		r.repairFloor = DefaultRepairFloor
+	case c.RepairFloor > 0:
+		r.repairFloor = min(c.RepairFloor, 1<<32)
+	}
+	if r.MaxQueuedRepairs == 0 {
+		r.MaxQueuedRepairs = DefaultMaxQueuedRepairs
+	}
+	if r.MaxQueuedRepairs < 0 {
+		return r, fmt.Errorf("%w: negative MaxQueuedRepairs", ErrBadConfig)
 	}
 	return r, nil
 }

@@ -102,29 +102,45 @@ func (s *Source) requestRepair(t int64, q uint32) {
 		s.stats.RepairsPending++
 	case sl.repaired && s.cfg.repairHoldoff > 0 && t-sl.repairedAt < s.cfg.repairHoldoff:
 		s.stats.RepairsHeldOff++
+	case s.txw.repairs >= s.cfg.MaxQueuedRepairs:
+		s.stats.RepairsSuppressed++
 	default:
 		s.txw.queue(q)
 		s.stats.RepairsQueued++
 	}
 }
 
-func (s *Source) pollNCF() []byte {
-	if s.ncfs.len() == 0 {
-		return nil
+func (s *Source) pollNCF(t int64) []byte {
+	for s.ncfs.len() > 0 {
+		_ = s.nak.SetSQNs(s.ncfs.pop())   // 1 to 63 numbers, as parsed
+		pkt, _ := s.nak.Append(s.out[:0]) // checked in New
+		if !s.budget.take(t, s.cost(len(pkt))) {
+			s.stats.NCFsOverBudget++ // the receiver NAKs again
+			continue
+		}
+		s.stats.NCFsSent++
+		return pkt
 	}
-	_ = s.nak.SetSQNs(s.ncfs.pop())   // 1 to 63 numbers, as parsed
-	pkt, _ := s.nak.Append(s.out[:0]) // checked in New
-	s.stats.NCFsSent++
-	return pkt
+	return nil
 }
 
 // pollRDATA turns the oldest queued repair into RDATA in place, carrying the
 // current trail, if the repair rate limit allows it now.
 func (s *Source) pollRDATA(t int64) []byte {
 	sl := s.txw.peekRepair()
-	if sl == nil || !s.rdata.take(t, s.cost(len(sl.pkt))) {
+	if sl == nil {
 		return nil
 	}
+	c := s.cost(len(sl.pkt))
+	if s.rdata.rate > 0 {
+		if s.rdata.refill(t); s.rdata.tokens < c*nsPerSec {
+			return nil // the repair rate limit: Deadline says when
+		}
+	}
+	if !s.budget.take(t, c) {
+		return nil // waits for credit: Deadline says when
+	}
+	s.rdata.take(t, c)
 	s.txw.popRepair()
 	_ = wire.ToRDATA(sl.pkt, s.txw.trail) // a stored ODATA/RDATA cannot fail
 	sl.repaired, sl.repairedAt = true, t

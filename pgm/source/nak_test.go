@@ -194,7 +194,9 @@ func TestSourceIgnoresGarbage(t *testing.T) {
 // wait (the rest are counted as dropped) and each sqn is queued for repair
 // once.
 func TestNAKFlood(t *testing.T) {
-	s := started(t, config())
+	cfg := config()
+	cfg.RepairRatio = -1 // memory, not the repair budget, is under test here
+	s := started(t, cfg)
 	send(t, s, t0, 80)
 	for i := range 10000 {
 		q := uint32(i % 80)
@@ -253,5 +255,75 @@ func TestSourceWrap(t *testing.T) {
 	}
 	if st := s.Stats(); st.RepairsOutOfWindow != 2 {
 		t.Errorf("stats %+v", st)
+	}
+}
+
+// A flood of forged NAKs, every one valid (in-window sequence numbers, the
+// right TSI, NLA and group), cannot make the source send more than its
+// repair budget: RDATA and NCF bytes stay within RepairRatio times the
+// ODATA bytes it sent, plus the budget's cap and floor. What it does not
+// answer, it counts.
+func TestNAKFloodIsCappedByTheRepairBudget(t *testing.T) {
+	cfg := config()
+	cfg.WindowSQNs = 1000
+	s := started(t, cfg)
+	var odataBytes, repairBytes int64
+	now := t0
+	var flood []uint32
+	for i := range 63 {
+		flood = append(flood, uint32(i*7))
+	}
+	for step := range 1000 { // a second: 1 ms steps
+		now = t0.Add(time.Duration(step) * time.Millisecond)
+		for range 10 { // the feed: 10 packets a millisecond
+			pkt, err := s.Send(now, apdu100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			odataBytes += int64(len(pkt)) + source.DefaultOverhead
+		}
+		for range 20 { // the flood: 20 NAKs of 63 sqns a millisecond
+			lead := uint32(step*10 + 9)
+			for i := range flood {
+				flood[i] = lead - uint32(i*13)%min(lead+1, 999)
+			}
+			s.HandlePacket(now, nak(flood...))
+		}
+		for pkt := s.Poll(now); pkt != nil; pkt = s.Poll(now) {
+			if typ := parse(t, pkt).Header.Type; typ == wire.TypeNCF || typ == wire.TypeRDATA {
+				repairBytes += int64(len(pkt)) + source.DefaultOverhead
+			}
+		}
+	}
+	st := s.Stats()
+	// Bytes on the wire, IP and UDP headers included, as the budget
+	// counts them: ratio 1 × ODATA, and the floor for a second.
+	limit := odataBytes + source.DefaultRepairFloor
+	t.Logf("ODATA %d bytes, NCF+RDATA %d bytes (×%.2f); NAKs %d, RDATA %d, NCFs %d, NCFs over budget %d, suppressed %d, held off %d, pending %d",
+		odataBytes, repairBytes, float64(repairBytes)/float64(odataBytes), st.NAKs, st.RDATASent, st.NCFsSent, st.NCFsOverBudget, st.RepairsSuppressed, st.RepairsHeldOff, st.RepairsPending)
+	if repairBytes > limit {
+		t.Fatalf("the flood drew %d bytes of repairs for %d bytes of data, over the budget of %d", repairBytes, odataBytes, limit)
+	}
+	if st.NCFsOverBudget == 0 {
+		t.Error("no NCF was refused: the flood was not over the budget, or it is not counted")
+	}
+}
+
+// Without a flood, the budget is invisible: every loss is repaired.
+func TestRepairBudgetLeavesOrdinaryRepairsAlone(t *testing.T) {
+	s := started(t, config())
+	send(t, s, t0, 100)
+	for i := range 20 {
+		s.HandlePacket(at(ms), nak(uint32(20+i*3), uint32(21+i*3)))
+	}
+	pkts := drain(t, s, at(ms))
+	rdata := 0
+	for _, p := range pkts {
+		if p.Header.Type == wire.TypeRDATA {
+			rdata++
+		}
+	}
+	if st := s.Stats(); rdata != 40 || st.NCFsSent != 20 || st.NCFsOverBudget != 0 || st.RepairsSuppressed != 0 {
+		t.Fatalf("%d RDATA, stats %+v", rdata, st)
 	}
 }

@@ -21,10 +21,12 @@ func (s *Source) Send(now time.Time, apdu []byte) ([]byte, error) {
 	if len(apdu) == 0 || len(apdu) > s.cfg.MaxTSDU {
 		return nil, ErrBadAPDU
 	}
-	if !s.odata.take(t, s.cost(s.odataLen(len(apdu)))) {
+	cost := s.cost(s.odataLen(len(apdu)))
+	if !s.odata.take(t, cost) {
 		s.stats.RateLimited++
 		return nil, ErrRateLimited
 	}
+	s.budget.earn(cost)
 	// OpenPGM writes the trail before adding: once the window is full,
 	// ODATA n carries trail n-size although n-size is evicted by this add.
 	s.data.Trail = s.txw.trail

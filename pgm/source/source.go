@@ -22,6 +22,7 @@ type Source struct {
 	txw    txw
 	odata  bucket
 	rdata  bucket
+	budget repairBudget
 	maxLen int // largest packet, for the arena slots
 
 	spmSQN     uint32
@@ -59,6 +60,10 @@ func New(cfg Config, now time.Time) (*Source, error) {
 	maxCost := int64(s.maxLen) + r.overhead
 	s.odata = newBucket(r.Rate, r.RateBurst, r.MaxTPDU, maxCost)
 	s.rdata = newBucket(r.RepairRate, r.RateBurst, r.MaxTPDU, maxCost)
+	// The budget's cap: the window's worth at the ratio, and never less
+	// than a few packets' worth.
+	budgetCap := max(int64(r.WindowSQNs)*maxCost*max(r.repairRatio, 0)/1000, 8*maxCost)
+	s.budget = newRepairBudget(r.repairRatio, r.repairFloor, min(budgetCap, 1<<32))
 	s.spmDue = 3
 	s.ambientAt = r.ambient
 	s.timersNext = s.ambientAt
@@ -150,7 +155,7 @@ func (s *Source) advance(now time.Time) int64 {
 // SPMs.
 func (s *Source) Poll(now time.Time) []byte {
 	t := s.advance(now)
-	if pkt := s.pollNCF(); pkt != nil {
+	if pkt := s.pollNCF(t); pkt != nil {
 		return pkt
 	}
 	if s.spmDue > 0 {
@@ -177,7 +182,11 @@ func (s *Source) Deadline() time.Time {
 		return s.clock.Time(s.clock.Last())
 	}
 	if r := s.txw.peekRepair(); r != nil {
-		return s.clock.Time(max(s.clock.Last(), s.rdata.readyAt(s.cost(len(r.pkt)))))
+		c := s.cost(len(r.pkt))
+		if at := max(s.clock.Last(), s.rdata.readyAt(c), s.budget.readyAt(c)); at < 1<<63-1 {
+			return s.clock.Time(at)
+		}
+		// Only ODATA can earn the credit, and Send is the caller's to call.
 	}
 	if s.closed {
 		if s.finDue > 0 {

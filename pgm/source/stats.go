@@ -15,6 +15,8 @@ type Stats struct {
 	NAKSQNs     uint64 // sequence numbers requested by valid NAKs
 	SPMRs       uint64 // valid SPMRs received (each makes an SPM go out at once)
 	NCFsDropped uint64 // NCFs not sent because too many were waiting (a NAK flood)
+	// NCFs not sent because the repair budget (RepairRatio) was spent.
+	NCFsOverBudget uint64
 
 	// Why requested sequence numbers were not queued for repair.
 	RepairsQueued      uint64 // queued for RDATA
@@ -22,6 +24,7 @@ type Stats struct {
 	RepairsHeldOff     uint64 // repaired less than RepairHoldoff ago
 	RepairsOutOfWindow uint64 // sent, but no longer in the transmit window
 	RepairsNeverSent   uint64 // beyond the lead: never sent (left out of the NCF)
+	RepairsSuppressed  uint64 // MaxQueuedRepairs were already waiting (a NAK flood)
 
 	// Why received packets were ignored.
 	IgnoredParse      uint64 // HandleDatagram could not parse it

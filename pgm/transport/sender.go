@@ -170,8 +170,9 @@ func NewSender(ctx context.Context, ep Endpoint, cfg SenderConfig, feed Feeder) 
 	}
 	if sc.RepairRate == 0 && sc.Rate > 0 {
 		// Repairs answer NAKs, and PGM has no authentication: anyone who
-		// can send us a datagram can ask for RDATA. Limited to the data
-		// rate, a flood of forged NAKs can at most double our traffic.
+		// can send us a datagram can ask for RDATA. The source's repair
+		// budget (source.Config.RepairRatio) bounds what they draw
+		// relative to the data actually sent; this bounds how fast it goes.
 		sc.RepairRate = sc.Rate
 	}
 	if sc.RateBurst == 0 && sc.Rate/1000 >= source.DefaultMaxTPDU {
