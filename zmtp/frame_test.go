@@ -3,12 +3,7 @@ package zmtp
 import (
 	"bytes"
 	"errors"
-	"net"
-	"strings"
 	"testing"
-	"time"
-
-	"github.com/go-zeromq/zmq4"
 )
 
 func TestFramesRoundTrip(t *testing.T) {
@@ -118,69 +113,4 @@ func FuzzParseMessage(f *testing.F) {
 			b = b[n:]
 		}
 	})
-}
-
-// greeting returns a valid ZMTP 3.0 NULL greeting.
-func greeting() []byte {
-	g := make([]byte, greetingSize)
-	g[0], g[9], g[10], g[11] = 0xff, 0x7f, 3, 0
-	copy(g[12:], "NULL")
-	return g
-}
-
-// FuzzHandshake feeds a peer's bytes, after a valid greeting, to the
-// handshake: whatever they are, it must end in an error or success, never
-// a panic, an unbounded allocation or a hang.
-func FuzzHandshake(f *testing.F) {
-	ready := appendCommand(nil, "READY", []byte("\x0bSocket-Type\x00\x00\x00\x03SUB"))
-	f.Add(ready)
-	f.Add(appendCommand(nil, "READY", []byte("\x0bSocket-Type\x00\x00\x00\xffSUB")))
-	f.Add(appendCommand(nil, "READY", []byte("\x05abcd")))
-	f.Add([]byte{flagCommand | flagLong, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
-	f.Fuzz(func(t *testing.T, peer []byte) {
-		a, b := net.Pipe()
-		defer a.Close()
-		go func() {
-			defer b.Close()
-			b.SetDeadline(time.Now().Add(2 * time.Second))
-			go func() { // swallow what the handshake writes
-				buf := make([]byte, 1024)
-				for {
-					if _, err := b.Read(buf); err != nil {
-						return
-					}
-				}
-			}()
-			b.Write(append(greeting(), peer...))
-		}()
-		a.SetDeadline(time.Now().Add(2 * time.Second))
-		err := handshake(a, zmq4.Pub, true)
-		if err == nil && !bytes.HasPrefix(peer, ready[:2]) {
-			t.Fatalf("handshake accepted %q", peer)
-		}
-	})
-}
-
-func TestHandshakeSurvivesZmq4Panic(t *testing.T) {
-	// A READY whose property name length equals the bytes left makes zmq4's
-	// metadata parser (v0.17.0) slice out of range.
-	bad := appendCommand(nil, "READY", []byte{6, 'S', 'o', 'c', 'k', 'e'})
-	a, b := net.Pipe()
-	defer a.Close()
-	go func() {
-		defer b.Close()
-		go func() {
-			buf := make([]byte, 1024)
-			for {
-				if _, err := b.Read(buf); err != nil {
-					return
-				}
-			}
-		}()
-		b.Write(append(greeting(), bad...))
-	}()
-	err := handshake(a, zmq4.Pub, true)
-	if err == nil || !strings.Contains(err.Error(), "panicked") {
-		t.Fatalf("err = %v", err)
-	}
 }

@@ -2,14 +2,15 @@
 // transports (ZMTP 3.0), wire-compatible with libzmq and go-zeromq/zmq4
 // PUB/SUB sockets.
 //
-// The ZMTP handshake goes through github.com/go-zeromq/zmq4. The data path
-// is this package's own, because zmq4 v0.17.0's PUB socket does not suit a
-// feed: one unbounded queue and one writer goroutine for all subscribers (a
-// stalled subscriber stalls all and memory grows), Send keeps the caller's
-// buffers, one write system call per frame, and no limit on the frame sizes a
-// peer may declare. Here every subscriber has its own bounded queue and
-// writer: a slow one loses messages (counted) and nobody else notices; many
-// messages leave in one write; Send copies; read sizes are bounded.
+// Everything is this package's own, the handshake (greeting and NULL
+// mechanism, handshake.go) included. go-zeromq/zmq4's PUB socket (v0.17.0)
+// does not suit a feed: one unbounded queue and one writer goroutine for all
+// subscribers (a stalled subscriber stalls all and memory grows), Send keeps
+// the caller's buffers, one write system call per frame, and no limit on the
+// frame sizes a peer may declare. Here every subscriber has its own bounded
+// queue and writer: a slow one loses messages (counted) and nobody else
+// notices; many messages leave in one write; Send copies; read sizes are
+// bounded.
 package zmtp
 
 import (
@@ -21,8 +22,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/go-zeromq/zmq4"
 
 	"github.com/tickcast/tickcast/publisher"
 	"github.com/tickcast/tickcast/topic"
@@ -147,7 +146,7 @@ func (p *Pub) accept() {
 // open runs the handshake with a new connection and starts serving it.
 func (p *Pub) open(c net.Conn) {
 	defer p.wg.Done()
-	if err := handshake(c, zmq4.Pub, true); err != nil {
+	if err := handshake(c, typePub); err != nil {
 		p.handshakeErrors.Add(1)
 		p.log.Debug("zmtp: handshake failed", "endpoint", p.endpoint, "peer", c.RemoteAddr(), "err", err)
 		c.Close()

@@ -240,7 +240,7 @@ func TestSlowSubscriberLosesMessagesAndNobodyElseDoes(t *testing.T) {
 	}
 	defer c.Close()
 	c.(*net.TCPConn).SetReadBuffer(4096)
-	if err := handshake(c, zmq4.Sub, false); err != nil {
+	if err := handshake(c, typeSub); err != nil {
 		t.Fatal(err)
 	}
 	c.Write(appendSubscription(nil, true, nil))
@@ -336,7 +336,7 @@ func TestHostilePeersAreDisconnected(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if err := handshake(c, zmq4.Sub, false); err != nil {
+	if err := handshake(c, typeSub); err != nil {
 		t.Fatal(err)
 	}
 	c.Write([]byte{flagLong, 0x40, 0, 0, 0, 0, 0, 0, 0})

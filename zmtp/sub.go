@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-zeromq/zmq4"
-
 	"github.com/tickcast/tickcast/subscriber"
 )
 
@@ -166,7 +164,7 @@ func (s *Sub) connect() net.Conn {
 		c, err := d.DialContext(s.ctx, s.network, s.addr)
 		if err == nil {
 			stop := context.AfterFunc(s.ctx, func() { c.Close() }) // Close interrupts the handshake
-			err = handshake(c, zmq4.Sub, false)
+			err = handshake(c, typeSub)
 			stop()
 			if err != nil {
 				c.Close()
