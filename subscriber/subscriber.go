@@ -181,7 +181,7 @@ func New(ctx context.Context, opts ...Option) (*Subscriber, error) {
 			s.closeErr = fmt.Errorf("%w: %w", ErrClosed, context.Cause(ctx))
 		}
 		s.mu.Unlock()
-		s.Close()
+		s.close()
 	})
 	return s, nil
 }
@@ -339,11 +339,17 @@ func (s *Subscriber) closedErr() error {
 // Close stops the subscriber and closes its sources. A blocked Next returns.
 // When Close returns, every goroutine the subscriber started has ended.
 func (s *Subscriber) Close() error {
+	err := s.close()
+	s.stopCtx()
+	return err
+}
+
+// close stops the subscriber once; ErrClosed after the first time.
+func (s *Subscriber) close() error {
 	err := ErrClosed
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
 		close(s.done)
-		s.stopCtx()
 		err = s.closeSources() // a pump blocked in its source's Next returns
 		s.pumps.Wait()
 	})

@@ -293,3 +293,20 @@ func TestNewClosesItsSourcesWhenItFails(t *testing.T) {
 		}
 	}
 }
+
+// A context that is already done closes the subscriber at once, without
+// racing New.
+func TestNewWithADoneContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for range 100 {
+		s, err := New(ctx, WithSource(newChanSource("a"), newChanSource("b")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Next(); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Next = %v, want the context's error", err)
+		}
+		s.Close()
+	}
+}
