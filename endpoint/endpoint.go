@@ -13,12 +13,20 @@
 // Multicast always goes out on the named interface with a TTL of 1 unless
 // WithMulticastHops says otherwise. WithLibzmqPGM restores libzmq's values
 // (an 80-packet window) for peers that use them.
+//
+// ValidateSink and ValidateSource check an endpoint string without opening
+// anything; Sink and Source check it the same way first. Errors about an
+// endpoint string wrap ErrEndpoint.
 package endpoint
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -56,12 +64,16 @@ const (
 	// ZMQ_RECOVERY_IVL defaults.
 	LibzmqPGMRate     = 100 // kbit/s
 	LibzmqPGMRecovery = 10 * time.Second
+	// MinPGMRate and MaxPGMRate bound WithRate: 1 kbit/s to 100 Gbit/s.
+	MinPGMRate = 1           // kbit/s
+	MaxPGMRate = 100_000_000 // kbit/s
 )
 
 // WithRate sets the PGM rate limit in kilobits per second, as ZMQ_RATE
 // (epgm, pgm): ODATA is paced to it, counting IP and UDP headers. Both ends
 // should use the same value with WithRecoveryInterval: together they size
-// the transmit and receive windows as libzmq does.
+// the transmit and receive windows as libzmq does. Sink and Source refuse a
+// rate outside MinPGMRate..MaxPGMRate for epgm and pgm.
 func WithRate(kbps int64) Option { return func(c *config) { c.pgmRate = kbps } }
 
 // nakTimers are a PGM receiver's repair timers; zero values mean libzmq's.
@@ -112,6 +124,16 @@ func WithMaxMessage(n int) Option { return func(c *config) { c.maxMsg = n } }
 // WithReconnect sets the pause between connection attempts (tcp, ipc).
 func WithReconnect(d time.Duration) Option { return func(c *config) { c.reconnect = d } }
 
+// checkRate refuses a PGM rate that is out of range: in bytes per second
+// (kbit/s * 1000 / 8) it must not overflow, nor turn negative, which the
+// source takes as no limit at all.
+func (c *config) checkRate() error {
+	if c.pgmRate < MinPGMRate || c.pgmRate > MaxPGMRate {
+		return fmt.Errorf("endpoint: PGM rate %d kbit/s out of range [%d, %d]", c.pgmRate, MinPGMRate, MaxPGMRate)
+	}
+	return nil
+}
+
 func configure(opts []Option) config {
 	c := config{logger: slog.Default(), pgmRate: DefaultPGMRate, recovery: DefaultPGMRecovery}
 	for _, o := range opts {
@@ -121,8 +143,19 @@ func configure(opts []Option) config {
 }
 
 // Sink opens a publishing endpoint: it binds tcp:// and ipc:// endpoints,
-// and sends epgm:// and pgm:// to the group from the named interface.
-func Sink(endpoint string, opts ...Option) (publisher.Sink, error) {
+// and sends epgm:// and pgm:// to the group from the named interface. An
+// endpoint ValidateSink refuses is an error wrapping ErrEndpoint; an error
+// opening a valid one (the address is in use, raw sockets need a
+// privilege) wraps the system's error instead.
+func Sink(endpoint string, opts ...Option) (s publisher.Sink, err error) {
+	if err := ValidateSink(endpoint); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			s, err = nil, marked(endpoint, err) // not a typed nil
+		}
+	}()
 	c := configure(opts)
 	switch scheme(endpoint) {
 	case "tcp", "ipc":
@@ -138,6 +171,9 @@ func Sink(endpoint string, opts ...Option) (publisher.Sink, error) {
 		}
 		return zmtp.Listen(endpoint, po...)
 	case "epgm", "pgm":
+		if err := c.checkRate(); err != nil {
+			return nil, err
+		}
 		pc := zmq.PubConfig{
 			Sender: transport.SenderConfig{
 				Source: source.Config{Rate: c.pgmRate * 1000 / 8, RecoveryInterval: c.recovery},
@@ -147,12 +183,22 @@ func Sink(endpoint string, opts ...Option) (publisher.Sink, error) {
 		}
 		return feed.NewSink(context.Background(), endpoint, pc)
 	}
-	return nil, unsupported(endpoint)
+	return nil, badEndpoint(endpoint, zmtp.ErrEndpoint, "unsupported transport %q (supported: %s)", scheme(endpoint), supported)
 }
 
 // Source opens a subscribing endpoint: it connects to tcp:// and ipc://
-// endpoints, and joins an epgm:// or pgm:// group on the named interface.
-func Source(endpoint string, opts ...Option) (subscriber.Source, error) {
+// endpoints (in the background: a publisher that is not up yet is not an
+// error), and joins an epgm:// or pgm:// group on the named interface. An
+// endpoint ValidateSource refuses is an error wrapping ErrEndpoint.
+func Source(endpoint string, opts ...Option) (src subscriber.Source, err error) {
+	if err := ValidateSource(endpoint); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			src, err = nil, marked(endpoint, err) // not a typed nil
+		}
+	}()
 	c := configure(opts)
 	switch scheme(endpoint) {
 	case "tcp", "ipc":
@@ -165,6 +211,9 @@ func Source(endpoint string, opts ...Option) (subscriber.Source, error) {
 		}
 		return zmtp.Dial(endpoint, so...)
 	case "epgm", "pgm":
+		if err := c.checkRate(); err != nil {
+			return nil, err
+		}
 		sc := zmq.SubConfig{
 			Receiver: transport.ReceiverConfig{
 				Receiver: receiver.Config{Rate: c.pgmRate * 1000 / 8, RecoveryInterval: c.recovery,
@@ -175,7 +224,7 @@ func Source(endpoint string, opts ...Option) (subscriber.Source, error) {
 		}
 		return feed.NewSource(context.Background(), endpoint, sc)
 	}
-	return nil, unsupported(endpoint)
+	return nil, badEndpoint(endpoint, zmtp.ErrEndpoint, "unsupported transport %q (supported: %s)", scheme(endpoint), supported)
 }
 
 func scheme(endpoint string) string {
@@ -183,6 +232,138 @@ func scheme(endpoint string) string {
 	return s
 }
 
-func unsupported(endpoint string) error {
-	return fmt.Errorf("%w %q: unsupported transport %q (supported: tcp://host:port, ipc://path, epgm://iface;group:port, pgm://iface;group:port)", zmtp.ErrEndpoint, endpoint, scheme(endpoint))
+// ErrEndpoint is wrapped by every error about an endpoint string that
+// cannot be used as written: an unsupported scheme, a malformed or
+// out-of-range part, an interface that does not exist. Such errors also
+// wrap the transport's own sentinel, zmtp.ErrEndpoint (tcp://, ipc://, and
+// unsupported schemes) or pgm/transport.ErrEndpoint (epgm://, pgm://), so
+// that checks of either hold. Errors opening a valid endpoint (an address
+// in use, a missing privilege) do not wrap it: they are not the endpoint's
+// fault, and wrap the system's error.
+var ErrEndpoint = errors.New("endpoint: bad endpoint")
+
+// ValidateSink checks that Sink could bind endpoint, without opening
+// anything: the scheme is tcp, ipc, epgm or pgm; tcp:// has a host (an IP
+// address, a host name, or * or nothing for every interface) and a port
+// from 0 to 65535 or * (0 and * take an ephemeral port); ipc:// has a
+// path; epgm:// and pgm:// parse as pgm/transport.ParseEndpoint says, and
+// name an interface this host has. Host names are not looked up. Errors
+// wrap ErrEndpoint.
+func ValidateSink(endpoint string) error { return validate(endpoint, true) }
+
+// ValidateSource checks that Source could read endpoint, without opening
+// anything: as ValidateSink, except that tcp:// needs a host to connect to
+// and a port from 1 to 65535. Errors wrap ErrEndpoint.
+func ValidateSource(endpoint string) error { return validate(endpoint, false) }
+
+func validate(endpoint string, bind bool) error {
+	sch, rest, ok := strings.Cut(endpoint, "://")
+	if !ok {
+		return badEndpoint(endpoint, zmtp.ErrEndpoint, "not an endpoint (supported: %s)", supported)
+	}
+	switch sch {
+	case "tcp":
+		return validateTCP(endpoint, rest, bind)
+	case "ipc":
+		if rest == "" {
+			return badEndpoint(endpoint, zmtp.ErrEndpoint, "no path (want ipc://path)")
+		}
+		return nil
+	case "epgm", "pgm":
+		if _, err := transport.ParseEndpoint(endpoint); err != nil {
+			// The transport's message names the endpoint already: keep
+			// only its reason.
+			reason := strings.TrimPrefix(err.Error(), fmt.Sprintf("%v %q: ", transport.ErrEndpoint, endpoint))
+			return &endpointError{msg: fmt.Sprintf("%v %q: %s", ErrEndpoint, endpoint, reason), errs: []error{ErrEndpoint, err}}
+		}
+		return nil
+	}
+	return badEndpoint(endpoint, zmtp.ErrEndpoint, "unsupported transport %q (supported: %s)", sch, supported)
+}
+
+const supported = "tcp://host:port, ipc://path, epgm://iface;group:port, pgm://iface;group:port"
+
+func validateTCP(endpoint, rest string, bind bool) error {
+	bad := func(format string, args ...any) error {
+		return badEndpoint(endpoint, zmtp.ErrEndpoint, format, args...)
+	}
+	if !strings.Contains(rest, ":") {
+		return bad("no port (want tcp://host:port)")
+	}
+	host, port, err := net.SplitHostPort(rest)
+	if err != nil {
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			err = errors.New(ae.Err)
+		}
+		return bad("%v (want tcp://host:port, an IPv6 host in brackets)", err)
+	}
+	switch n, err := strconv.ParseUint(port, 10, 16); {
+	case bind && port == "*":
+	case bind && (err != nil || port == ""):
+		return bad("port %q is not a number from 0 to 65535, or *", port)
+	case !bind && (err != nil || n == 0):
+		return bad("port %q is not a number from 1 to 65535", port)
+	}
+	switch {
+	case host == "" || host == "*":
+		if !bind {
+			return bad("no host to connect to")
+		}
+		return nil
+	case validHost(host):
+		return nil
+	}
+	return bad("host %q is neither an IP address nor a host name", host)
+}
+
+// validHost reports whether h is an IP address (an IPv6 one with its zone,
+// if any) or a syntactically valid host name.
+func validHost(h string) bool {
+	if _, err := netip.ParseAddr(h); err == nil {
+		return true
+	}
+	if len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-' || r == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// endpointError is an error about an endpoint string: its message is one
+// line naming the endpoint and what is wrong with it, and it wraps
+// ErrEndpoint and the transport's sentinel, as fmt.Errorf with two %w
+// verbs would, without repeating both sentinels' text.
+type endpointError struct {
+	msg  string
+	errs []error
+}
+
+func (e *endpointError) Error() string   { return e.msg }
+func (e *endpointError) Unwrap() []error { return e.errs }
+
+func badEndpoint(endpoint string, sentinel error, format string, args ...any) error {
+	return &endpointError{
+		msg:  fmt.Sprintf("%v %q: %s", ErrEndpoint, endpoint, fmt.Sprintf(format, args...)),
+		errs: []error{ErrEndpoint, sentinel},
+	}
+}
+
+// marked makes an endpoint error of a transport's (one validate did not
+// foresee) wrap ErrEndpoint too; other errors are returned as they are.
+func marked(endpoint string, err error) error {
+	if err == nil || errors.Is(err, ErrEndpoint) ||
+		!errors.Is(err, zmtp.ErrEndpoint) && !errors.Is(err, transport.ErrEndpoint) {
+		return err
+	}
+	return &endpointError{msg: err.Error(), errs: []error{ErrEndpoint, err}}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -47,10 +48,10 @@ func demoLines(transport string) (a, b, c string, err error) {
 func runDemo(ctx context.Context, e *env, args []string) (int, error) {
 	fs := newFlags(e, "demo", "demo [--transport epgm|tcp] [--duration D] [--rate R] [--symbols N] [--drop F]")
 	transport := fs.String("transport", "epgm", "epgm (multicast on 127.0.0.1) or tcp")
-	dur := fs.Duration("duration", 4*time.Second, "how long the market runs")
-	rate := fs.Float64("rate", 50_000, "ticks per second")
-	symbols := fs.Int("symbols", 50, "instruments in the simulated market")
-	drop := fs.Float64("drop", 0.02, "fraction of batches the lossy line drops")
+	dur := fs.Duration("duration", 4*time.Second, "how long the market runs (positive)")
+	rate := fs.Float64("rate", 50_000, "ticks per second, 0.001 to 1e9")
+	symbols := fs.Int("symbols", 50, "instruments in the simulated market, 2 (AAPL and MSFT, the trader's) to 1000000")
+	drop := fs.Float64("drop", 0.02, "fraction of batches the lossy line drops, 0 to 1")
 	logLevel := fs.String("log-level", "error", "log level: debug, info, warn, error")
 	if err := parse(fs, args); err != nil {
 		return 0, err
@@ -58,8 +59,15 @@ func runDemo(ctx context.Context, e *env, args []string) (int, error) {
 	if err := e.setLogLevel(*logLevel); err != nil {
 		return 0, err
 	}
-	if *dur <= 0 || *rate <= 0 || *symbols < 2 || *drop < 0 || *drop > 1 {
-		return 0, fmt.Errorf("%w: --duration, --rate positive; --symbols at least 2; --drop within 0..1", errUsage)
+	for _, err := range []error{
+		checkDuration("duration", *dur, 1, math.MaxInt64, "must be positive"),
+		checkRate("rate", *rate, false),
+		checkInt("symbols", int64(*symbols), 2, maxSymbols, "want 2 (AAPL and MSFT, the trader's) to 1000000"),
+		checkFloat("drop", *drop, 0, 1, "want a fraction from 0 to 1"),
+	} {
+		if err != nil {
+			return 0, err
+		}
 	}
 	lineA, lineB, lineC, err := demoLines(*transport)
 	if err != nil {
@@ -159,10 +167,8 @@ func runDemo(ctx context.Context, e *env, args []string) (int, error) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	w.printf("%8s  %-7s %s\n", "time", "sub", "what")
-	err = pc.simulate(ctx, pub)
-	if cerr := pub.Close(); err == nil {
-		err = cerr
-	}
+	pc.simulate(ctx, pub)
+	err = pub.Close()
 	for _, s := range subs {
 		select {
 		case <-s.ended:

@@ -7,6 +7,10 @@
 //	tickcast relay --from tcp://127.0.0.1:6001 --to tcp://127.0.0.1:6002 --drop 0.01
 //
 // Exit status: 0 success, 1 failure, 2 bad usage, 3 timed out (sub --count).
+// Usage errors (a bad flag value, a bad or unsupported endpoint, a number
+// out of range, an output path that cannot be written) are found before any
+// work starts: nothing is bound, no benchmark runs. Failures while working
+// (an address in use, no permission for raw PGM sockets) exit 1.
 package main
 
 import (
@@ -16,11 +20,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"syscall"
+	"time"
+
+	"github.com/tickcast/tickcast/endpoint"
 )
 
 // Exit codes.
@@ -31,7 +40,8 @@ const (
 	exitTimeout = 3
 )
 
-// errUsage marks errors in how the command was called.
+// errUsage marks errors in how the command was called. Errors wrapping
+// endpoint.ErrEndpoint are usage errors too.
 var errUsage = errors.New("usage")
 
 // command is one subcommand.
@@ -87,8 +97,9 @@ func run(ctx context.Context, e *env, args []string) int {
 		switch {
 		case errors.Is(err, flag.ErrHelp):
 			return exitOK
-		case errors.Is(err, errUsage):
-			fmt.Fprintf(e.stderr, "tickcast %s: %v\nRun 'tickcast %s --help' for usage.\n", c.name, err, c.name)
+		case errors.Is(err, errUsage) || errors.Is(err, endpoint.ErrEndpoint):
+			msg := strings.TrimPrefix(err.Error(), errUsage.Error()+": ")
+			fmt.Fprintf(e.stderr, "tickcast %s: %s\nRun 'tickcast %s --help' for usage.\n", c.name, msg, c.name)
 			return exitUsage
 		case err != nil:
 			fmt.Fprintf(e.stderr, "tickcast %s: %v\n", c.name, err)
@@ -96,8 +107,7 @@ func run(ctx context.Context, e *env, args []string) int {
 		}
 		return code
 	}
-	fmt.Fprintf(e.stderr, "tickcast: unknown command %q\n\n", args[0])
-	usage(e.stderr)
+	fmt.Fprintf(e.stderr, "tickcast: unknown command %q\nRun 'tickcast --help' for usage.\n", args[0])
 	return exitUsage
 }
 
@@ -111,11 +121,12 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-6s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'tickcast <command> --help' for a command's flags.")
-	fmt.Fprintln(w, "Exit status: 0 ok, 1 failure, 2 usage, 3 timed out.")
+	fmt.Fprintln(w, "Exit status: 0 ok, 1 failure, 2 usage (found before any work starts), 3 timed out.")
 }
 
 // newFlags returns a flag set for a command that reports errors as errUsage
-// and writes its help to e.stderr.
+// and writes its help to e.stderr (on --help only: parse reports an error in
+// one line).
 func newFlags(e *env, name, synopsis string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
@@ -126,10 +137,19 @@ func newFlags(e *env, name, synopsis string) *flag.FlagSet {
 	return fs
 }
 
-// parse parses args, turning flag errors into errUsage.
+// parse parses args, turning flag errors into errUsage. The flag package
+// prints the error and the whole help on a bad flag: parse keeps it quiet,
+// so that the error is one line, and prints the help for --help.
 func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
+	help, out := fs.Usage, fs.Output()
+	fs.Usage = func() {}
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	fs.Usage = help
+	fs.SetOutput(out)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			help()
 			return err
 		}
 		return fmt.Errorf("%w: %v", errUsage, err)
@@ -157,14 +177,14 @@ func (e *env) setLogLevel(level string) error {
 }
 
 // profile starts a CPU profile into path (if not empty) and returns the
-// function that stops it.
+// function that stops it. A file that cannot be created is a usage error.
 func profile(path string) (stop func(), err error) {
 	if path == "" {
 		return func() {}, nil
 	}
 	f, err := os.Create(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: --cpuprofile: %v", errUsage, err)
 	}
 	if err := pprof.StartCPUProfile(f); err != nil {
 		f.Close()
@@ -176,4 +196,122 @@ func profile(path string) (stop func(), err error) {
 func isTerminal(f *os.File) bool {
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// Limits of numeric flags, checked before any work starts.
+const (
+	// maxSymbols bounds --symbols (and bench --topics): the simulated
+	// market weighs instrument i by 1,000,000/(i+1), so instruments beyond
+	// the millionth would never tick; a million topics take the publisher
+	// about 400 MB and a second to set up.
+	maxSymbols = 1_000_000
+	// minRate and maxRate bound a tick rate: a billion ticks/s is far
+	// beyond what one publisher can make (tens of millions), and keeps the
+	// pacer's int64 tick counts (elapsed ns * rate / 1e9) far from
+	// overflowing, as a tick every 1,000 s keeps its times (n * 1e9 /
+	// rate, in ns): NaN, Inf or 1e300 ticks/s made it publish nothing, or
+	// spin.
+	minRate = 0.001
+	maxRate = 1e9
+	// maxFlushDelay bounds --flush-delay: a batch held longer than a
+	// second (the default heartbeat interval) is not a feed.
+	maxFlushDelay = time.Second
+	// minHeartbeat is the publisher's; maxHeartbeat keeps the intervals
+	// derived from it (3 heartbeats before a line is stale, a 30-heartbeat
+	// back-off) meaningful and far from overflowing.
+	minHeartbeat = time.Millisecond
+	maxHeartbeat = time.Hour
+	// maxHWM is ZeroMQ's ZMQ_SNDHWM range (a C int); the libzmq peer of
+	// the bench takes it as one.
+	maxHWM = math.MaxInt32
+	// maxBatch is the publisher's (publisher.WithMaxBatch).
+	maxBatch = 1 << 16
+	// minPGMRecovery and maxPGMRecovery bound --pgm-recovery: repairs take
+	// milliseconds on a LAN (libzmq's default is 10 s); a longer interval
+	// only grows the windows, which PGM caps at 4M packets (6 GB).
+	minPGMRecovery = time.Millisecond
+	maxPGMRecovery = time.Minute
+	// maxNAKTimer bounds each --pgm-nak timer: repair timers beyond a
+	// minute would outlast any recovery interval.
+	maxNAKTimer = time.Minute
+)
+
+// checkFloat checks a float flag's value: a finite number within lo..hi;
+// want says what is wanted, in the error.
+func checkFloat(flag string, v, lo, hi float64, want string) error {
+	if math.IsNaN(v) || math.IsInf(v, 0) || v < lo || v > hi {
+		return fmt.Errorf("%w: --%s %s: %s", errUsage, flag, strconv.FormatFloat(v, 'g', -1, 64), want)
+	}
+	return nil
+}
+
+// checkInt checks an integer flag's value is within lo..hi.
+func checkInt(flag string, v, lo, hi int64, want string) error {
+	if v < lo || v > hi {
+		return fmt.Errorf("%w: --%s %d: %s", errUsage, flag, v, want)
+	}
+	return nil
+}
+
+// checkDuration checks a duration flag's value is within lo..hi.
+func checkDuration(flag string, v, lo, hi time.Duration, want string) error {
+	if v < lo || v > hi {
+		return fmt.Errorf("%w: --%s %v: %s", errUsage, flag, v, want)
+	}
+	return nil
+}
+
+// checkRate checks a tick rate: 0 only if zeroOK (as fast as possible),
+// else minRate..maxRate.
+func checkRate(flag string, v float64, zeroOK bool) error {
+	if zeroOK && v == 0 {
+		return nil
+	}
+	want := "want a number of ticks/s from 0.001 to 1e9"
+	if zeroOK {
+		want += ", or 0 for as fast as possible"
+	}
+	return checkFloat(flag, v, minRate, maxRate, want)
+}
+
+// checkEndpoints checks every endpoint before anything is opened: sinks
+// are bound, sources connected to. Errors wrap endpoint.ErrEndpoint; flag
+// names the flag, when the command has several.
+func checkEndpoints(flag string, sink bool, eps ...string) error {
+	check := endpoint.ValidateSource
+	if sink {
+		check = endpoint.ValidateSink
+	}
+	for _, ep := range eps {
+		if err := check(ep); err != nil {
+			if flag != "" {
+				return fmt.Errorf("--%s: %w", flag, err)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// checkWritableDir makes dir if needed and checks that a file can be
+// written into it, by writing and removing one. A directory that cannot
+// be written is a usage error, found before any work starts.
+func checkWritableDir(flag, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("%w: --%s: %v", errUsage, flag, err)
+	}
+	f, err := os.CreateTemp(dir, ".tickcast-probe-*")
+	if err != nil {
+		return fmt.Errorf("%w: --%s %s: cannot write into it: %v", errUsage, flag, dir, err)
+	}
+	name := f.Name()
+	_, werr := f.Write([]byte("probe"))
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	os.Remove(name)
+	if werr != nil {
+		return fmt.Errorf("%w: --%s %s: cannot write into it: %v", errUsage, flag, dir, werr)
+	}
+	return nil
 }

@@ -57,7 +57,7 @@ func TestUsageAndExitCodes(t *testing.T) {
 		{[]string{"sub", "--endpoint", "tcp://127.0.0.1:1", "--nope"}, exitUsage, "flag provided but not defined"},
 		{[]string{"sub", "--endpoint", "udp://x"}, exitUsage, "unsupported transport"},
 		{[]string{"pub", "--endpoint", "tcp://127.0.0.1:0", "--symbols", "0"}, exitUsage, "--symbols"},
-		{[]string{"pub", "--endpoint", "tcp://127.0.0.1:0", "--batch", "0"}, exitUsage, "max batch"},
+		{[]string{"pub", "--endpoint", "tcp://127.0.0.1:0", "--batch", "0"}, exitUsage, "--batch 0"},
 		{[]string{"relay", "--from", "tcp://127.0.0.1:1", "--to", "tcp://127.0.0.1:0", "--drop", "2"}, exitUsage, "--drop"},
 		{[]string{"sub", "--endpoint", "tcp://127.0.0.1:1", "extra"}, exitUsage, "unexpected argument"},
 	}

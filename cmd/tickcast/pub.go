@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,51 +29,70 @@ type pubConfig struct {
 	pgm        pgmFlags
 }
 
-// pgmFlags are the PGM settings shared by pub, sub and demo.
+// pgmFlags are the PGM settings of pub and sub.
 type pgmFlags struct {
 	rate     int64 // kbit/s
 	recovery time.Duration
-	nak      string // BACKOFF,REPEAT,RDATA
+	nak      string // BACKOFF,REPEAT,RDATA; a subscriber's only
 }
 
-func (p *pgmFlags) register(fs *flag.FlagSet) {
+// register adds the flags; --pgm-nak, the repair timers, only for a
+// subscriber.
+func (p *pgmFlags) register(fs *flag.FlagSet, subscriber bool) {
 	fs.Int64Var(&p.rate, "pgm-rate", endpoint.DefaultPGMRate,
-		"epgm/pgm rate limit in kbit/s (ZMQ_RATE); subscribers size their window with it too")
+		"epgm/pgm rate limit in kbit/s (ZMQ_RATE), 1 (1 kbit/s) to 100000000 (100 Gbit/s); subscribers size their window with it too")
 	fs.DurationVar(&p.recovery, "pgm-recovery", endpoint.DefaultPGMRecovery,
-		"epgm/pgm recovery interval (ZMQ_RECOVERY_IVL): how long data stays repairable")
-	fs.StringVar(&p.nak, "pgm-nak", "",
-		"epgm/pgm subscriber repair timers BACKOFF,REPEAT,RDATA, e.g. 1ms,10ms,10ms (default libzmq's: 50ms,200ms,200ms): the tail latency under loss")
+		"epgm/pgm recovery interval (ZMQ_RECOVERY_IVL), 1ms to 1m: how long data stays repairable")
+	if subscriber {
+		fs.StringVar(&p.nak, "pgm-nak", "",
+			"epgm/pgm repair timers BACKOFF,REPEAT,RDATA, each 0 (the default) to 1m, e.g. 1ms,10ms,10ms (default libzmq's: 50ms,200ms,200ms): the tail latency under loss")
+	}
 }
 
-func (p *pgmFlags) options() ([]endpoint.Option, error) {
+// check checks the flags' values.
+func (p *pgmFlags) check() error {
+	if err := checkInt("pgm-rate", p.rate, endpoint.MinPGMRate, endpoint.MaxPGMRate,
+		"want kbit/s from 1 (1 kbit/s) to 100000000 (100 Gbit/s)"); err != nil {
+		return err
+	}
+	if err := checkDuration("pgm-recovery", p.recovery, minPGMRecovery, maxPGMRecovery, "want 1ms to 1m"); err != nil {
+		return err
+	}
+	_, err := p.timers()
+	return err
+}
+
+// options are the flags as endpoint options, once check has accepted them;
+// zero values (pgmFlags not from flags: the demo's) are the defaults.
+func (p *pgmFlags) options() []endpoint.Option {
 	var opts []endpoint.Option
-	if p.rate > 0 {
+	if p.rate != 0 {
 		opts = append(opts, endpoint.WithRate(p.rate))
 	}
-	if p.recovery > 0 {
+	if p.recovery != 0 {
 		opts = append(opts, endpoint.WithRecoveryInterval(p.recovery))
 	}
-	if p.nak != "" {
-		d, err := p.timers()
-		if err != nil {
-			return nil, err
-		}
+	if d, err := p.timers(); err == nil && p.nak != "" {
 		opts = append(opts, endpoint.WithNAKTimers(d[0], d[1], d[2]))
 	}
-	return opts, nil
+	return opts
 }
 
-// timers parses --pgm-nak: BACKOFF[,REPEAT[,RDATA]], zero for the default.
+// timers parses --pgm-nak: BACKOFF[,REPEAT[,RDATA]], each 0 (the default)
+// to maxNAKTimer; "" is every default.
 func (p *pgmFlags) timers() ([3]time.Duration, error) {
 	var d [3]time.Duration
+	if p.nak == "" {
+		return d, nil
+	}
 	parts := strings.Split(p.nak, ",")
 	if len(parts) > 3 {
-		return d, fmt.Errorf("%w: --pgm-nak %q: BACKOFF,REPEAT,RDATA", errUsage, p.nak)
+		return d, fmt.Errorf("%w: --pgm-nak %q: want BACKOFF,REPEAT,RDATA", errUsage, p.nak)
 	}
 	for i, s := range parts {
 		v, err := time.ParseDuration(strings.TrimSpace(s))
-		if err != nil || v < 0 {
-			return d, fmt.Errorf("%w: --pgm-nak %q: %q is not a duration", errUsage, p.nak, s)
+		if err != nil || v < 0 || v > maxNAKTimer {
+			return d, fmt.Errorf("%w: --pgm-nak %q: %q is not a duration from 0 to 1m", errUsage, p.nak, s)
 		}
 		d[i] = v
 	}
@@ -82,28 +103,23 @@ func runPub(ctx context.Context, e *env, args []string) (int, error) {
 	var c pubConfig
 	var endpoints listFlag
 	fs := newFlags(e, "pub", "pub --endpoint E [--endpoint E2 ...] [--symbols N] [--rate R] [--count N | --duration D]")
-	fs.Var(&endpoints, "endpoint", "endpoint to publish on, repeatable: tcp://host:port (bind), ipc://path, epgm://iface;group:port, pgm://iface;group:port")
-	fs.IntVar(&c.symbols, "symbols", 50, "instruments in the simulated market (one topic each)")
-	fs.Float64Var(&c.rate, "rate", 10_000, "ticks per second; 0 publishes as fast as possible")
+	fs.Var(&endpoints, "endpoint", "endpoint to publish on, repeatable: tcp://host:port (bind; port 0 or *: any), ipc://path, epgm://iface;group:port, pgm://iface;group:port")
+	fs.IntVar(&c.symbols, "symbols", 50, "instruments in the simulated market (one topic each), 1 to 1000000")
+	fs.Float64Var(&c.rate, "rate", 10_000, "ticks per second, 0.001 to 1e9; 0 publishes as fast as possible")
 	fs.Int64Var(&c.count, "count", 0, "stop after this many ticks (0: no limit)")
 	fs.DurationVar(&c.duration, "duration", 0, "stop after this long (0: no limit)")
 	delay := fs.Duration("delay", 0, "wait this long before the first tick (heartbeats flow): time for subscribers to join")
-	fs.IntVar(&c.maxBatch, "batch", publisher.DefaultMaxBatch, "most ticks in one message")
-	fs.DurationVar(&c.flushDelay, "flush-delay", 0, "let a batch wait this long for more ticks (0: never wait)")
-	fs.DurationVar(&c.heartbeat, "heartbeat", publisher.DefaultHeartbeat, "heartbeat interval")
-	fs.IntVar(&c.hwm, "hwm", 0, "messages queued per subscriber before dropping for it (0: the default, 10,000)")
+	fs.IntVar(&c.maxBatch, "batch", publisher.DefaultMaxBatch, "most ticks in one message, 1 to 65536")
+	fs.DurationVar(&c.flushDelay, "flush-delay", 0, "let a batch wait this long for more ticks, up to 1s (0: never wait)")
+	fs.DurationVar(&c.heartbeat, "heartbeat", publisher.DefaultHeartbeat, "heartbeat interval, 1ms to 1h")
+	fs.IntVar(&c.hwm, "hwm", 0, "messages queued per subscriber before dropping for it, tcp and ipc (0: the default, 10,000)")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the simulated market")
-	c.pgm.register(fs)
+	c.pgm.register(fs, false)
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to this file")
 	if err := parse(fs, args); err != nil {
 		return 0, err
 	}
-	stopProfile, err := profile(*cpuprofile)
-	if err != nil {
-		return 0, err
-	}
-	defer stopProfile()
 	c.endpoints = endpoints
 	if err := e.setLogLevel(*logLevel); err != nil {
 		return 0, err
@@ -111,6 +127,14 @@ func runPub(ctx context.Context, e *env, args []string) (int, error) {
 	if err := c.validate(); err != nil {
 		return 0, err
 	}
+	if err := checkDuration("delay", *delay, 0, math.MaxInt64, "must not be negative"); err != nil {
+		return 0, err
+	}
+	stopProfile, err := profile(*cpuprofile)
+	if err != nil {
+		return 0, err
+	}
+	defer stopProfile()
 
 	pub, err := c.open(e.logger)
 	if err != nil {
@@ -126,52 +150,70 @@ func runPub(ctx context.Context, e *env, args []string) (int, error) {
 	})
 	sleep(ctx, *delay)
 	start := time.Now()
-	err = c.simulate(ctx, pub)
+	sim := c.simulate(ctx, pub)
 	elapsed := time.Since(start)
 	stopStatus()
-	if cerr := pub.Close(); err == nil {
-		err = cerr
+	peers := map[string]int{} // connected subscribers before Close disconnects them
+	for _, k := range pub.Stats().Sinks {
+		peers[k.Endpoint] = k.Peers
 	}
+	err = pub.Close()
 	s := pub.Stats()
+	achieved := float64(sim.Published) / elapsed.Seconds()
 	fmt.Fprintf(e.stdout, "published %d ticks in %d messages (%d bytes) in %v: %s ticks/s\n",
-		s.Published, s.Messages, s.Bytes, elapsed.Round(time.Millisecond), count(uint64(float64(s.Published)/elapsed.Seconds())))
+		s.Published, s.Messages, s.Bytes, elapsed.Round(time.Millisecond), count(uint64(achieved)))
+	if sim.Skipped > 0 && c.rate > 0 {
+		// The rate asked was more than this machine, or the subscribers
+		// behind the publisher, could take.
+		fmt.Fprintf(e.stdout, "  behind schedule: asked %s, achieved %s ticks/s (%.0f%%); %s ticks due more than %v before the publisher could take them were skipped (never sequenced: not gaps)\n",
+			rateString(c.rate), count(uint64(achieved)), 100*achieved/c.rate, count(uint64(sim.Skipped)), maxLate)
+	}
+	if sim.QueueFull > 0 {
+		fmt.Fprintf(e.stdout, "  the publisher's queue was full %s times: the simulator waited for it\n", count(uint64(sim.QueueFull)))
+	}
 	for _, k := range s.Sinks {
 		if k.Peers >= 0 {
-			fmt.Fprintf(e.stdout, "  %s: %d subscribers at close, %d message copies dropped for slow subscribers\n", k.Endpoint, k.Peers, k.Dropped)
+			fmt.Fprintf(e.stdout, "  %s: %d subscribers at the end, %d message copies dropped for slow subscribers\n", k.Endpoint, peers[k.Endpoint], k.Dropped)
 		} else {
 			fmt.Fprintf(e.stdout, "  %s: multicast, %d messages dropped ahead of the rate limit\n", k.Endpoint, k.Dropped)
 		}
 	}
-	if s.Rejected > 0 {
-		fmt.Fprintf(e.stdout, "  %d ticks refused by a full publisher queue\n", s.Rejected)
-	}
 	return exitOK, err
 }
 
+// validate checks the configuration before anything is opened: every
+// error is a usage error (or wraps endpoint.ErrEndpoint), and open does not
+// fail for a reason validate could have found.
 func (c *pubConfig) validate() error {
-	switch {
-	case len(c.endpoints) == 0:
+	if len(c.endpoints) == 0 {
 		return fmt.Errorf("%w: at least one --endpoint is needed", errUsage)
-	case c.symbols < 1:
-		return fmt.Errorf("%w: --symbols must be at least 1", errUsage)
-	case c.rate < 0:
-		return fmt.Errorf("%w: --rate must not be negative", errUsage)
-	case c.count < 0 || c.duration < 0:
-		return fmt.Errorf("%w: --count and --duration must not be negative", errUsage)
+	}
+	for _, err := range []error{
+		checkEndpoints("", true, c.endpoints...),
+		checkInt("symbols", int64(c.symbols), 1, maxSymbols, "want 1 to 1000000"),
+		checkRate("rate", c.rate, true),
+		checkInt("count", c.count, 0, math.MaxInt64, "must not be negative"),
+		checkDuration("duration", c.duration, 0, math.MaxInt64, "must not be negative"),
+		checkInt("batch", int64(c.maxBatch), 1, maxBatch, "want 1 to 65536"),
+		checkDuration("flush-delay", c.flushDelay, 0, maxFlushDelay, "want 0 to 1s"),
+		checkDuration("heartbeat", c.heartbeat, minHeartbeat, maxHeartbeat, "want 1ms to 1h"),
+		checkInt("hwm", int64(c.hwm), 0, maxHWM, "want 0 (the default) to 2147483647"),
+		c.pgm.check(),
+	} {
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-// open binds the endpoints and starts a publisher on them.
+// open binds the endpoints and starts a publisher on them; validate has
+// accepted the configuration, so its errors are failures, not usage.
 func (c *pubConfig) open(logger *slog.Logger) (*publisher.Publisher, error) {
 	opts := []publisher.Option{publisher.WithLogger(logger)}
 	var sinks []publisher.Sink
 	for _, ep := range c.endpoints {
-		po, err := c.pgm.options()
-		if err != nil {
-			return nil, err
-		}
-		eo := append([]endpoint.Option{endpoint.WithLogger(logger)}, po...)
+		eo := append([]endpoint.Option{endpoint.WithLogger(logger)}, c.pgm.options()...)
 		if c.hwm > 0 {
 			eo = append(eo, endpoint.WithSendHWM(c.hwm))
 		}
@@ -186,12 +228,9 @@ func (c *pubConfig) open(logger *slog.Logger) (*publisher.Publisher, error) {
 	}
 	opts = append(opts, publisher.WithSink(sinks...), publisher.WithHeartbeat(c.heartbeat), publisher.WithFlushDelay(c.flushDelay))
 	opts = append(opts, publisher.WithMaxBatch(c.maxBatch))
-	pub, err := publisher.New(opts...)
+	pub, err := publisher.New(opts...) // owns the sinks: it closes them if it fails
 	if err != nil {
-		for _, s := range sinks {
-			s.Close()
-		}
-		return nil, fmt.Errorf("%w: %v", errUsage, err)
+		return nil, err
 	}
 	return pub, nil
 }
@@ -222,8 +261,11 @@ func sinkDrops(s publisher.Stats) uint64 {
 }
 
 func rateString(r float64) string {
-	if r == 0 {
+	switch {
+	case r == 0:
 		return "full speed"
+	case r < 1:
+		return strconv.FormatFloat(r, 'g', 3, 64) + " ticks/s"
 	}
 	return count(uint64(r)) + " ticks/s"
 }

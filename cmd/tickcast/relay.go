@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"time"
 
@@ -15,7 +16,7 @@ import (
 func runRelay(ctx context.Context, e *env, args []string) (int, error) {
 	var to listFlag
 	fs := newFlags(e, "relay", "relay --from E --to E2 [--to E3 ...] [--drop F]")
-	from := fs.String("from", "", "endpoint to read the feed from (connects)")
+	from := fs.String("from", "", "endpoint to read the feed from (connects): tcp://host:port, ipc://path, epgm://iface;group:port, pgm://iface;group:port")
 	fs.Var(&to, "to", "endpoint to forward to (binds), repeatable")
 	drop := fs.Float64("drop", 0, "fraction of tick batches to drop on purpose, 0..1, to test loss reporting")
 	seed := fs.Uint64("seed", 1, "seed of the random drops")
@@ -30,8 +31,15 @@ func runRelay(ctx context.Context, e *env, args []string) (int, error) {
 	if *from == "" || len(to) == 0 {
 		return 0, fmt.Errorf("%w: --from and at least one --to are needed", errUsage)
 	}
-	if *drop < 0 || *drop > 1 {
-		return 0, fmt.Errorf("%w: --drop must be within 0..1", errUsage)
+	for _, err := range []error{
+		checkEndpoints("from", false, *from),
+		checkEndpoints("to", true, to...),
+		checkFloat("drop", *drop, 0, 1, "want a fraction from 0 to 1"),
+		checkDuration("duration", *duration, 0, math.MaxInt64, "must not be negative"),
+	} {
+		if err != nil {
+			return 0, err
+		}
 	}
 	r, sinks, err := openRelay(e, *from, to, *drop, *seed)
 	if err != nil {
@@ -63,13 +71,15 @@ func runRelay(ctx context.Context, e *env, args []string) (int, error) {
 	return exitOK, err
 }
 
-// openRelay connects to from and binds every to.
+// openRelay connects to from and binds every to. A bad endpoint is an
+// error wrapping endpoint.ErrEndpoint (usage); other errors are failures.
 func openRelay(e *env, from string, to []string, drop float64, seed uint64) (*relay.Relay, []publisher.Sink, error) {
 	src, err := endpoint.Source(from, endpoint.WithLogger(e.logger))
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", errUsage, err)
+		return nil, nil, err
 	}
 	if err := src.Subscribe(nil); err != nil {
+		src.Close()
 		return nil, nil, err
 	}
 	var sinks []publisher.Sink

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -22,7 +23,7 @@ import (
 func runSub(ctx context.Context, e *env, args []string) (int, error) {
 	var endpoints, topics listFlag
 	fs := newFlags(e, "sub", "sub --endpoint E [--endpoint E2 ...] [--topic P ...] [--count N] [--timeout D] [--json]")
-	fs.Var(&endpoints, "endpoint", "endpoint to read, repeatable: tcp://host:port, ipc://path, epgm://iface;group:port, pgm://iface;group:port")
+	fs.Var(&endpoints, "endpoint", "endpoint to read, repeatable: tcp://host:port (connect; port 1 to 65535), ipc://path, epgm://iface;group:port, pgm://iface;group:port")
 	fs.Var(&topics, "topic", "topic prefix to subscribe to, repeatable; none (or '') means every topic")
 	n := fs.Int64("count", 0, "exit 0 once this many ticks arrived (exit 3 if --timeout passes first)")
 	timeout := fs.Duration("timeout", 0, "stop after this long (with --count: fail with exit 3)")
@@ -32,7 +33,7 @@ func runSub(ctx context.Context, e *env, args []string) (int, error) {
 	stale := fs.Duration("stale", 0, "report a line stale after this much silence (default: 3 publisher heartbeats)")
 	arbitration := fs.Duration("arbitration", 0, "with several lines of one feed: how long ticks after a hole on one line wait for another line to fill it (default 50ms)")
 	var pgm pgmFlags
-	pgm.register(fs)
+	pgm.register(fs, true)
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to this file")
 	if err := parse(fs, args); err != nil {
@@ -41,17 +42,26 @@ func runSub(ctx context.Context, e *env, args []string) (int, error) {
 	if err := e.setLogLevel(*logLevel); err != nil {
 		return 0, err
 	}
+	if len(endpoints) == 0 {
+		return 0, fmt.Errorf("%w: at least one --endpoint is needed", errUsage)
+	}
+	for _, err := range []error{
+		checkEndpoints("", false, endpoints...),
+		checkInt("count", *n, 0, math.MaxInt64, "must not be negative"),
+		checkDuration("timeout", *timeout, 0, math.MaxInt64, "must not be negative"),
+		checkDuration("stale", *stale, 0, math.MaxInt64, "must not be negative"),
+		checkDuration("arbitration", *arbitration, 0, math.MaxInt64, "must not be negative"),
+		pgm.check(),
+	} {
+		if err != nil {
+			return 0, err
+		}
+	}
 	stopProfile, err := profile(*cpuprofile)
 	if err != nil {
 		return 0, err
 	}
 	defer stopProfile()
-	if len(endpoints) == 0 {
-		return 0, fmt.Errorf("%w: at least one --endpoint is needed", errUsage)
-	}
-	if *n < 0 || *timeout < 0 || *stale < 0 {
-		return 0, fmt.Errorf("%w: --count, --timeout and --stale must not be negative", errUsage)
-	}
 
 	runCtx, cancel := ctx, context.CancelFunc(func() {})
 	if *timeout > 0 {
@@ -65,11 +75,7 @@ func runSub(ctx context.Context, e *env, args []string) (int, error) {
 	if *arbitration > 0 {
 		so = append(so, subscriber.WithArbitration(*arbitration))
 	}
-	po, err := pgm.options()
-	if err != nil {
-		return 0, err
-	}
-	sub, err := openSubscriber(runCtx, e, endpoints, topics, so, po...)
+	sub, err := openSubscriber(runCtx, e, endpoints, topics, so, pgm.options()...)
 	if err != nil {
 		return 0, err
 	}
@@ -112,7 +118,9 @@ func runSub(ctx context.Context, e *env, args []string) (int, error) {
 	return exitOK, nil
 }
 
-// openSubscriber opens a source per endpoint and a subscriber on them.
+// openSubscriber opens a source per endpoint and a subscriber on them. A
+// bad endpoint is an error wrapping endpoint.ErrEndpoint (usage); other
+// errors are failures.
 func openSubscriber(ctx context.Context, e *env, endpoints, topics []string, so []subscriber.Option, eo ...endpoint.Option) (*subscriber.Subscriber, error) {
 	opts := append([]subscriber.Option{subscriber.WithLogger(e.logger), subscriber.WithTopics(topics...)}, so...)
 	var srcs []subscriber.Source
@@ -122,10 +130,11 @@ func openSubscriber(ctx context.Context, e *env, endpoints, topics []string, so 
 			for _, s := range srcs {
 				s.Close()
 			}
-			return nil, fmt.Errorf("%w: %v", errUsage, err)
+			return nil, err
 		}
 		srcs = append(srcs, src)
 	}
+	// The subscriber owns the sources from here: it closes them if it fails.
 	return subscriber.New(ctx, append(opts, subscriber.WithSource(srcs...))...)
 }
 
