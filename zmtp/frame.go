@@ -6,11 +6,13 @@ import (
 	"fmt"
 )
 
-// ZMTP 3.x frame flags (rfc.zeromq.org/spec/23: "flags").
+// ZMTP 3.x frame flags (rfc.zeromq.org/spec/23: "flags"). The other bits,
+// 7-3, are reserved: they "MUST be zero" (spec 37, "Framing").
 const (
-	flagMore    = 0x01
-	flagLong    = 0x02
-	flagCommand = 0x04
+	flagMore     = 0x01
+	flagLong     = 0x02
+	flagCommand  = 0x04
+	flagReserved = 0xf8
 )
 
 // Frame errors. A peer that sends one is disconnected.
@@ -45,19 +47,20 @@ func appendCommand(dst []byte, name string, data []byte) []byte {
 }
 
 // frameHeader parses the header of the frame at the start of b: its flags,
-// body size and header length. n is 0 if b does not hold the whole header.
-func frameHeader(b []byte) (flags byte, size uint64, n int) {
+// body size and header length. n is 0 if b does not hold the whole header;
+// want is then how many bytes it needs.
+func frameHeader(b []byte) (flags byte, size uint64, n, want int) {
 	if len(b) < 2 {
-		return 0, 0, 0
+		return 0, 0, 0, 2
 	}
 	flags = b[0]
 	if flags&flagLong == 0 {
-		return flags, uint64(b[1]), 2
+		return flags, uint64(b[1]), 2, 2
 	}
 	if len(b) < 9 {
-		return 0, 0, 0
+		return 0, 0, 0, 9
 	}
-	return flags, binary.BigEndian.Uint64(b[1:9]), 9
+	return flags, binary.BigEndian.Uint64(b[1:9]), 9, 9
 }
 
 // message is one parsed message, or one command, viewed in the read buffer.
@@ -71,16 +74,29 @@ type message struct {
 
 // parseMessage parses the message at the start of b. It returns the
 // message and the bytes it took; n = 0 means b holds only part of it, and
-// need then says how many bytes b must hold at least to get further. A frame
-// or message longer than max is an error.
-func parseMessage(b []byte, max int) (m message, n, need int, err error) {
+// need then says how many bytes b must hold at least to get further: a
+// reader parses again only once it has them, so that a message arriving a
+// few bytes at a time is not parsed over and over. A frame or message
+// longer than max bytes, a message of more than maxFrames frames (empty
+// frames cost nothing to send and would cost a parse each), reserved flag
+// bits, and a command that is not a single frame are errors.
+func parseMessage(b []byte, max, maxFrames int) (m message, n, need int, err error) {
 	for {
-		flags, size, hn := frameHeader(b[n:])
+		flags, size, hn, want := frameHeader(b[n:])
 		if hn == 0 {
-			return message{}, 0, n + 9, nil
+			if len(b) > n && b[n]&flagReserved != 0 {
+				return message{}, 0, 0, fmt.Errorf("%w: reserved frame flags %#02x", ErrProtocol, b[n])
+			}
+			return message{}, 0, n + want, nil
+		}
+		if flags&flagReserved != 0 {
+			return message{}, 0, 0, fmt.Errorf("%w: reserved frame flags %#02x", ErrProtocol, flags)
 		}
 		if size > uint64(max) || uint64(m.size)+size > uint64(max) {
 			return message{}, 0, 0, fmt.Errorf("%w (%d bytes, limit %d)", ErrFrameTooLong, uint64(m.size)+size, max)
+		}
+		if m.frames >= maxFrames {
+			return message{}, 0, 0, fmt.Errorf("%w: a message of more than %d frames", ErrProtocol, maxFrames)
 		}
 		end := n + hn + int(size)
 		if end > len(b) {
@@ -88,7 +104,7 @@ func parseMessage(b []byte, max int) (m message, n, need int, err error) {
 		}
 		body := b[n+hn : end]
 		if flags&flagCommand != 0 {
-			if m.frames > 0 {
+			if m.frames > 0 || flags&flagMore != 0 {
 				return message{}, 0, 0, fmt.Errorf("%w: command inside a message", ErrProtocol)
 			}
 			// Commands are single frames (ZMTP 3.1 §"commands").

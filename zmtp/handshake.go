@@ -52,9 +52,6 @@ const (
 // nullMechanism is the mechanism field of a NULL greeting.
 var nullMechanism = [mechanismSize]byte{'N', 'U', 'L', 'L'}
 
-// Reserved frame flag bits (7-3): they "MUST be zero" (spec 37, "Framing").
-const flagReserved = 0xf8
-
 // socketType is a ZeroMQ socket type as the Socket-Type property names it.
 type socketType string
 
@@ -235,7 +232,7 @@ func readCommand(r io.Reader) ([]byte, error) {
 		}
 		n = frameHeaderLong
 	}
-	_, size, hn := frameHeader(hdr[:n])
+	_, size, hn, _ := frameHeader(hdr[:n])
 	if hn != n {
 		return nil, fmt.Errorf("%w: handshake: frame header", ErrProtocol)
 	}

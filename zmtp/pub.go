@@ -11,6 +11,14 @@
 // queue and writer: a slow one loses messages (counted) and nobody else
 // notices; many messages leave in one write; Send copies; read sizes are
 // bounded.
+//
+// Everything a peer can make a Pub hold is bounded: connections
+// (WithMaxPeers), bytes queued per subscriber (WithSendBuffer) and across
+// all of them (WithMaxQueued), subscriptions per connection, frames per
+// message, the replies to its PINGs (one at a time, counted in its queue);
+// a connection that never subscribes is closed after a while, and one that
+// stops reading is cut off. A Pub's work per message is proportional to the
+// connections that subscribed, not to those that are merely connected.
 package zmtp
 
 import (
@@ -21,8 +29,10 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
+	"github.com/tickcast/tickcast/internal/ratelog"
 	"github.com/tickcast/tickcast/publisher"
 	"github.com/tickcast/tickcast/topic"
 )
@@ -41,18 +51,52 @@ const (
 	// DefaultSendBuffer bounds the bytes queued for one subscriber, whatever
 	// the number of messages: the memory a slow subscriber can cost.
 	DefaultSendBuffer = 16 << 20
+	// DefaultMaxQueued bounds the bytes queued for all subscribers
+	// together. Beyond it, a subscriber with more than fairShare queued
+	// gets no more data (dropped, counted): the slow ones stop growing,
+	// while those that keep up, whose queues stay short, are untouched.
+	DefaultMaxQueued = 256 << 20
+	// DefaultMaxPeers bounds the connections, handshakes included. A
+	// connection beyond it is closed at once, and the refusal logged.
+	DefaultMaxPeers = 1024
+	// DefaultSubscribeTimeout is how long a connection may stay without
+	// any subscription before it is closed (it costs a descriptor and two
+	// goroutines, and receives nothing).
+	DefaultSubscribeTimeout = time.Minute
+	// DefaultStallTimeout is how long a subscriber may take to accept a
+	// write of up to writeGroup bytes before it is cut off: a peer that has
+	// stopped reading (a reader of less than 64 KiB/s) holds its queue and
+	// its descriptor for nothing.
+	DefaultStallTimeout = 15 * time.Second
 	// DefaultLinger bounds how long Close waits for queued messages to leave.
 	DefaultLinger = time.Second
 	// writeEarly is the queued size at which a subscriber's writer is woken
 	// before the publisher's Flush, so large bursts start moving sooner.
 	writeEarly = 256 << 10
-	// maxSubscription bounds a subscription message from a peer.
+	// writeGroup is the most bytes one write system call takes, under one
+	// write deadline.
+	writeGroup = 1 << 20
+	// fairShare is what a subscriber may always have queued, whatever the
+	// total queued across subscribers.
+	fairShare = 1 << 20
+	// maxSubscription bounds a subscription message from a peer; a SUB
+	// sends single-frame messages and commands, so a few frames are plenty.
 	maxSubscription = 64 << 10
+	maxSubFrames    = 4
+	// maxSubscriptions and maxSubscriptionBytes bound what one connection
+	// may subscribe to (distinct prefixes, and their bytes together).
+	maxSubscriptions     = 100_000
+	maxSubscriptionBytes = 4 << 20
+	// maxPingContext is the most a PING's context may hold (ZMTP 3.1: 16
+	// octets).
+	maxPingContext = 16
 	// controlReserve is how many control messages (heartbeats, session
 	// ends) may queue for a subscriber beyond its high-water mark: they
 	// tell it exactly what the dropped data was, so they are dropped only
-	// when a peer is hopelessly behind.
+	// when a peer is hopelessly behind. reserveBytes bounds their bytes
+	// beyond the byte limit.
 	controlReserve = 1000
+	reserveBytes   = 1 << 20
 )
 
 // PubOption configures a Pub.
@@ -67,6 +111,27 @@ func WithSendHWM(n int) PubOption { return func(p *Pub) { p.hwm = max(n, 1) } }
 // 16 MiB); beyond it, messages for that subscriber are dropped and counted.
 func WithSendBuffer(n int) PubOption { return func(p *Pub) { p.maxBytes = max(n, 1) } }
 
+// WithMaxQueued sets how many bytes may wait for all subscribers together
+// (default 256 MiB): beyond it, subscribers with more than a megabyte
+// queued get no more data until theirs drains.
+func WithMaxQueued(n int64) PubOption { return func(p *Pub) { p.maxQueued = max(n, 1) } }
+
+// WithMaxPeers sets how many connections the Pub takes at once (default
+// 1024); one beyond is closed at once, and the refusal logged.
+func WithMaxPeers(n int) PubOption { return func(p *Pub) { p.maxPeers = max(n, 1) } }
+
+// WithSubscribeTimeout sets how long a connection may go without any
+// subscription before it is closed (default one minute).
+func WithSubscribeTimeout(d time.Duration) PubOption {
+	return func(p *Pub) { p.subscribeTimeout = max(d, time.Millisecond) }
+}
+
+// WithStallTimeout sets how long a subscriber may take to accept a write
+// (of up to a megabyte) before it is cut off (default 15s).
+func WithStallTimeout(d time.Duration) PubOption {
+	return func(p *Pub) { p.stallTimeout = max(d, time.Millisecond) }
+}
+
 // WithLinger sets how long Close waits for queued messages (default 1s).
 func WithLinger(d time.Duration) PubOption { return func(p *Pub) { p.linger = d } }
 
@@ -77,20 +142,32 @@ func WithPubLogger(l *slog.Logger) PubOption { return func(p *Pub) { p.log = l }
 // (libzmq, zmq4 or tickcast SUB sockets), and sends each of them the messages
 // whose topic matches its subscriptions. It implements publisher.Sink.
 type Pub struct {
-	endpoint string
-	ln       net.Listener
-	hwm      int
-	maxBytes int
-	linger   time.Duration
-	log      *slog.Logger
+	endpoint         string
+	ln               net.Listener
+	hwm              int
+	maxBytes         int
+	maxQueued        int64
+	maxPeers         int
+	subscribeTimeout time.Duration
+	stallTimeout     time.Duration
+	linger           time.Duration
+	log              *slog.Logger
+	refusedLog       ratelog.Limiter
 
-	mu     sync.Mutex              // serialises changes to peers
-	peers  atomic.Pointer[[]*peer] // copy on write: Send reads it without locking
+	mu     sync.Mutex // guards peers, conns, and changes to active
+	peers  []*peer    // every connected peer, subscribed or not
+	conns  int        // connections: peers and handshakes in progress
+	active atomic.Pointer[[]*peer]
 	closed atomic.Bool
 	wg     sync.WaitGroup
 
+	chunks chunkPool
+	queued atomic.Int64 // bytes queued across peers
+
 	messages, bytes, dropped atomic.Uint64
 	handshakeErrors          atomic.Uint64
+	refused                  atomic.Uint64 // connections over the limit
+	cut                      atomic.Uint64 // peers disconnected for misbehaving: too slow, idle, protocol errors
 }
 
 var _ publisher.Sink = (*Pub)(nil)
@@ -103,9 +180,8 @@ func Listen(endpoint string, opts ...PubOption) (*Pub, error) {
 		return nil, err
 	}
 	if network == "unix" {
-		// As libzmq does: a stale socket file from an earlier run is replaced.
-		if fi, err := os.Lstat(addr); err == nil && fi.Mode()&os.ModeSocket != 0 {
-			os.Remove(addr)
+		if err := removeStaleSocket(addr); err != nil {
+			return nil, fmt.Errorf("zmtp: listen %s: %w", endpoint, err)
 		}
 	}
 	ln, err := net.Listen(network, addr)
@@ -113,14 +189,37 @@ func Listen(endpoint string, opts ...PubOption) (*Pub, error) {
 		return nil, fmt.Errorf("zmtp: listen %s: %w", endpoint, err)
 	}
 	p := &Pub{endpoint: endpointOf(ln.Addr()), ln: ln, hwm: DefaultSendHWM, maxBytes: DefaultSendBuffer,
-		linger: DefaultLinger, log: slog.Default()}
+		maxQueued: DefaultMaxQueued, maxPeers: DefaultMaxPeers, subscribeTimeout: DefaultSubscribeTimeout,
+		stallTimeout: DefaultStallTimeout, linger: DefaultLinger, log: slog.Default(),
+		refusedLog: ratelog.Limiter{Every: 10 * time.Second}}
 	for _, o := range opts {
 		o(p)
 	}
-	p.peers.Store(&[]*peer{})
+	p.active.Store(&[]*peer{})
 	p.wg.Add(1)
 	go p.accept()
 	return p, nil
+}
+
+// removeStaleSocket removes the socket file at path if nothing listens on
+// it any more, as libzmq replaces a stale one from an earlier run; if a
+// process does listen on it, the path is in use (EADDRINUSE), as a bound TCP
+// port would be: a second publisher must not take the first one's
+// subscribers over.
+func removeStaleSocket(path string) error {
+	fi, err := os.Lstat(path)
+	if err != nil || fi.Mode()&os.ModeSocket == 0 {
+		return nil // nothing there, or not a socket: Listen says what is wrong
+	}
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err == nil {
+		c.Close()
+		return fmt.Errorf("%s: another process listens on it: %w", path, syscall.EADDRINUSE)
+	}
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		os.Remove(path) // stale: no listener
+	}
+	return nil
 }
 
 // Endpoint returns the bound endpoint, with the port the system chose.
@@ -138,7 +237,22 @@ func (p *Pub) accept() {
 			time.Sleep(10 * time.Millisecond) // out of descriptors, say: do not spin
 			continue
 		}
-		p.wg.Add(1)
+		p.mu.Lock()
+		full := p.conns >= p.maxPeers
+		if !full {
+			p.conns++
+			p.wg.Add(1)
+		}
+		p.mu.Unlock()
+		if full {
+			p.refused.Add(1)
+			if ok, more := p.refusedLog.Allow(time.Now()); ok {
+				p.log.Warn("zmtp: connection refused: at the connection limit (WithMaxPeers)",
+					"endpoint", p.endpoint, "peer", c.RemoteAddr(), "limit", p.maxPeers, "refused_since_last_log", more)
+			}
+			c.Close()
+			continue
+		}
 		go p.open(c)
 	}
 }
@@ -150,18 +264,19 @@ func (p *Pub) open(c net.Conn) {
 		p.handshakeErrors.Add(1)
 		p.log.Debug("zmtp: handshake failed", "endpoint", p.endpoint, "peer", c.RemoteAddr(), "err", err)
 		c.Close()
+		p.release()
 		return
 	}
 	pe := &peer{pub: p, conn: c, addr: c.RemoteAddr().String(), seen: make(map[string]struct{}),
 		wake: make(chan struct{}, 1), done: make(chan struct{})}
 	p.mu.Lock()
 	if p.closed.Load() {
+		p.conns--
 		p.mu.Unlock()
 		c.Close()
 		return
 	}
-	peers := append(append([]*peer(nil), *p.peers.Load()...), pe)
-	p.peers.Store(&peers)
+	p.peers = append(p.peers, pe)
 	p.wg.Add(2)
 	p.mu.Unlock()
 	p.log.Debug("zmtp: subscriber connected", "endpoint", p.endpoint, "peer", pe.addr)
@@ -169,29 +284,67 @@ func (p *Pub) open(c net.Conn) {
 	go pe.read()
 }
 
+// release gives up a connection's place under the limit.
+func (p *Pub) release() {
+	p.mu.Lock()
+	p.conns--
+	p.mu.Unlock()
+}
+
+// remove forgets pe: a closed peer.
 func (p *Pub) remove(pe *peer) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	old := *p.peers.Load()
-	peers := make([]*peer, 0, len(old))
-	for _, q := range old {
-		if q != pe {
-			peers = append(peers, q)
+	for i, q := range p.peers {
+		if q == pe {
+			p.peers = append(p.peers[:i], p.peers[i+1:]...)
+			p.conns--
+			break
 		}
 	}
-	p.peers.Store(&peers)
+	p.setActiveLocked(pe, false)
+}
+
+// setActive puts pe in the list Send goes through, or takes it out: only
+// peers with at least one subscription are in it.
+func (p *Pub) setActive(pe *peer, on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if on && pe.isClosed() {
+		return
+	}
+	p.setActiveLocked(pe, on)
+}
+
+func (p *Pub) setActiveLocked(pe *peer, on bool) {
+	old := *p.active.Load()
+	i := -1
+	for j, q := range old {
+		if q == pe {
+			i = j
+			break
+		}
+	}
+	switch {
+	case on && i < 0:
+		active := append(append(make([]*peer, 0, len(old)+1), old...), pe)
+		p.active.Store(&active)
+	case !on && i >= 0:
+		active := append(append(make([]*peer, 0, len(old)), old[:i]...), old[i+1:]...)
+		p.active.Store(&active)
+	}
 }
 
 // Send queues the message [topic, body] for every subscriber whose
 // subscriptions match the topic. It copies it and never blocks on the
-// network.
+// network. Connections without subscriptions cost it nothing.
 func (p *Pub) Send(m publisher.Message) error {
 	if p.closed.Load() {
 		return ErrClosed
 	}
 	p.messages.Add(1)
 	p.bytes.Add(uint64(len(m.Topic) + len(m.Body)))
-	for _, pe := range *p.peers.Load() {
+	for _, pe := range *p.active.Load() {
 		pe.send(m.Topic, m.Body, m.Control)
 	}
 	return nil
@@ -199,9 +352,9 @@ func (p *Pub) Send(m publisher.Message) error {
 
 // Flush wakes the writers of subscribers that have messages queued.
 func (p *Pub) Flush() error {
-	for _, pe := range *p.peers.Load() {
+	for _, pe := range *p.active.Load() {
 		pe.mu.Lock()
-		queued := len(pe.pending) > 0
+		queued := pe.q.bytes > 0
 		pe.mu.Unlock()
 		if queued {
 			pe.signal()
@@ -212,13 +365,30 @@ func (p *Pub) Flush() error {
 
 // Stats returns the socket's counters.
 func (p *Pub) Stats() publisher.SinkStats {
+	p.mu.Lock()
+	n := len(p.peers)
+	p.mu.Unlock()
 	return publisher.SinkStats{
 		Endpoint: p.endpoint,
-		Peers:    len(*p.peers.Load()),
+		Peers:    n,
 		Messages: p.messages.Load(),
 		Bytes:    p.bytes.Load(),
 		Dropped:  p.dropped.Load(),
 	}
+}
+
+// PubStats are the Pub's own counters beyond the sink's.
+type PubStats struct {
+	Queued          int64  // bytes queued across subscribers now
+	HandshakeErrors uint64 // connections that failed the ZMTP handshake
+	Refused         uint64 // connections closed at once: over WithMaxPeers
+	Cut             uint64 // subscribers disconnected: too slow, never subscribed, or broke the protocol
+}
+
+// PubStats returns the Pub's own counters.
+func (p *Pub) PubStats() PubStats {
+	return PubStats{Queued: p.queued.Load(), HandshakeErrors: p.handshakeErrors.Load(),
+		Refused: p.refused.Load(), Cut: p.cut.Load()}
 }
 
 // PeerStats describe one connected subscriber.
@@ -226,17 +396,21 @@ type PeerStats struct {
 	Addr          string
 	Subscriptions int    // distinct prefixes
 	Queued        int    // messages waiting for it
+	QueuedBytes   int    // their bytes
 	Dropped       uint64 // messages dropped for it at the high-water mark
 }
 
 // Peers returns the connected subscribers: the one dropping messages is the
 // slow consumer.
 func (p *Pub) Peers() []PeerStats {
+	p.mu.Lock()
+	peers := append([]*peer(nil), p.peers...)
+	p.mu.Unlock()
 	var out []PeerStats
-	for _, pe := range *p.peers.Load() {
+	for _, pe := range peers {
 		pe.mu.Lock()
 		out = append(out, PeerStats{Addr: pe.addr, Subscriptions: pe.subs.Len(),
-			Queued: pe.pendingMsgs + pe.writingMsgs, Dropped: pe.dropped})
+			Queued: pe.q.msgs + pe.writingMsgs, QueuedBytes: pe.q.bytes + pe.writingBytes, Dropped: pe.dropped})
 		pe.mu.Unlock()
 	}
 	return out
@@ -264,7 +438,10 @@ func (p *Pub) Close() error {
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
-	for _, pe := range *p.peers.Load() {
+	p.mu.Lock()
+	peers := append([]*peer(nil), p.peers...)
+	p.mu.Unlock()
+	for _, pe := range peers {
 		pe.close()
 	}
 	p.wg.Wait()
@@ -282,54 +459,72 @@ type peer struct {
 
 	mu           sync.Mutex // guards below
 	subs         topic.Set
+	subBytes     int                 // bytes of the distinct prefixes in subs
 	seen         map[string]struct{} // topics sent to this peer
-	pending      []byte              // frames queued for the writer
-	pendingMsgs  int
-	writingMsgs  int // messages in the buffer being written
-	writingBytes int
-	spare        []byte // the writer's other buffer
+	q            sendQueue           // frames queued for the writer
+	writing      sendQueue           // frames being written
+	writingMsgs  int
+	writingBytes int // of writing, not yet written
+	pongQueued   bool
 	dropped      uint64
+	kick         error // set by send: the writer disconnects the peer
 	closed       bool
+}
+
+func (pe *peer) isClosed() bool {
+	pe.mu.Lock()
+	defer pe.mu.Unlock()
+	return pe.closed
 }
 
 func (pe *peer) send(topic, body []byte, control bool) {
 	pe.mu.Lock()
-	if pe.closed || !pe.subs.Match(topic) {
+	if pe.closed || pe.kick != nil || !pe.subs.Match(topic) {
 		pe.mu.Unlock()
 		return
 	}
+	p := pe.pub
 	// The first message on a topic is where the subscriber joins the
 	// topic: lose it and the subscriber cannot know what it missed before
 	// the next one. So it queues like a control message.
 	_, seen := pe.seen[string(topic)]
 	reserve := control || !seen
-	queued, bytes := pe.pendingMsgs+pe.writingMsgs, len(pe.pending)+pe.writingBytes
+	queued, bytes := pe.q.msgs+pe.writingMsgs, pe.q.bytes+pe.writingBytes
 	var over bool
 	if reserve {
-		over = queued >= pe.pub.hwm+controlReserve
+		over = queued >= p.hwm+controlReserve || bytes >= p.maxBytes+reserveBytes
 	} else {
-		over = queued >= pe.pub.hwm || bytes >= pe.pub.maxBytes
+		over = queued >= p.hwm || bytes >= p.maxBytes ||
+			(bytes >= fairShare && p.queued.Load() >= p.maxQueued)
 	}
 	if over {
 		pe.dropped++
-		pe.mu.Unlock()
-		pe.pub.dropped.Add(1)
 		if reserve {
 			// Even what tells it about its losses cannot reach this
-			// peer: disconnect it. It reconnects and rejoins, and its
-			// sequence numbers tell it exactly what it lost.
-			pe.pub.log.Warn("zmtp: subscriber too slow, disconnecting", "endpoint", pe.pub.endpoint, "peer", pe.addr, "queued", queued)
-			go pe.close()
+			// peer: disconnect it (its writer does). It reconnects and
+			// rejoins, and its sequence numbers tell it exactly what it
+			// lost.
+			pe.kick = fmt.Errorf("too slow: %d messages, %d bytes queued", queued, bytes)
+		}
+		pe.mu.Unlock()
+		p.dropped.Add(1)
+		if reserve {
+			// Its writer is likely blocked on the socket: closing the
+			// connection makes it return and see why.
+			pe.conn.Close()
+			pe.signal()
 		}
 		return
 	}
 	if !seen {
 		pe.seen[string(topic)] = struct{}{}
 	}
-	pe.pending = appendFrame(pe.pending, flagMore, topic)
-	pe.pending = appendFrame(pe.pending, 0, body)
-	pe.pendingMsgs++
-	early := len(pe.pending) >= writeEarly
+	before := pe.q.bytes
+	pe.q.writeFrame(&p.chunks, flagMore, topic)
+	pe.q.writeFrame(&p.chunks, 0, body)
+	pe.q.msgs++
+	p.queued.Add(int64(pe.q.bytes - before))
+	early := pe.q.bytes >= writeEarly
 	pe.mu.Unlock()
 	if early {
 		pe.signal()
@@ -343,10 +538,13 @@ func (pe *peer) signal() {
 	}
 }
 
-// write is the peer's writer goroutine: it swaps the pending buffer out and
-// writes all of it with one system call.
+// write is the peer's writer goroutine: it takes the queued chunks and
+// writes them, up to writeGroup bytes per system call, each under the stall
+// timeout.
 func (pe *peer) write() {
 	defer pe.pub.wg.Done()
+	p := pe.pub
+	var bufs net.Buffers
 	for {
 		select {
 		case <-pe.wake:
@@ -354,98 +552,220 @@ func (pe *peer) write() {
 			return
 		}
 		for {
-			pe.mu.Lock()
-			if len(pe.pending) == 0 {
-				pe.mu.Unlock()
-				break
-			}
-			// The two buffers trade places; while one is written, Send
-			// appends to the other.
-			buf, n := pe.pending, pe.pendingMsgs
-			pe.pending, pe.pendingMsgs, pe.writingMsgs, pe.writingBytes = pe.spare[:0], 0, n, len(buf)
-			pe.spare = nil
-			pe.mu.Unlock()
-			if _, err := pe.conn.Write(buf); err != nil {
-				pe.fail(err)
+			if pe.kicked() {
 				return
 			}
 			pe.mu.Lock()
-			pe.spare, pe.writingMsgs, pe.writingBytes = buf[:0], 0, 0
+			if pe.q.bytes == 0 {
+				pe.mu.Unlock()
+				break
+			}
+			// The queues trade places; while one is written, Send appends
+			// to the other.
+			pe.q, pe.writing = pe.writing, pe.q
+			pe.writingMsgs, pe.writingBytes = pe.writing.msgs, pe.writing.bytes
+			pe.pongQueued = false
+			pe.mu.Unlock()
+			chunks := pe.writing.chunks
+			for len(chunks) > 0 {
+				n := min(len(chunks), writeGroup/chunkSize)
+				size := 0
+				bufs = bufs[:0]
+				for _, c := range chunks[:n] {
+					bufs = append(bufs, c)
+					size += len(c)
+				}
+				pe.conn.SetWriteDeadline(time.Now().Add(p.stallTimeout))
+				if _, err := bufs.WriteTo(pe.conn); err != nil {
+					if pe.kicked() {
+						return
+					}
+					if errors.Is(err, os.ErrDeadlineExceeded) {
+						p.cut.Add(1)
+						p.log.Warn("zmtp: subscriber disconnected: it stopped reading", "endpoint", p.endpoint,
+							"peer", pe.addr, "stalled", p.stallTimeout)
+					}
+					pe.fail(err)
+					return
+				}
+				for i, c := range chunks[:n] {
+					p.chunks.put(c)
+					chunks[i] = nil
+				}
+				chunks = chunks[n:]
+				pe.mu.Lock()
+				if !pe.closed { // close has taken what was left off the total
+					pe.writingBytes -= size
+					p.queued.Add(-int64(size))
+				}
+				pe.mu.Unlock()
+			}
+			pe.mu.Lock()
+			pe.writing.chunks, pe.writing.bytes, pe.writing.msgs = pe.writing.chunks[:0], 0, 0
+			pe.writingMsgs, pe.writingBytes = 0, 0
 			pe.mu.Unlock()
 		}
 	}
 }
 
+// kicked disconnects the peer if send said it must go, and reports whether
+// it did.
+func (pe *peer) kicked() bool {
+	pe.mu.Lock()
+	err := pe.kick
+	pe.mu.Unlock()
+	if err == nil {
+		return false
+	}
+	p := pe.pub
+	p.cut.Add(1)
+	p.log.Warn("zmtp: subscriber disconnected", "endpoint", p.endpoint, "peer", pe.addr, "reason", err)
+	pe.close()
+	return true
+}
+
 // read is the peer's reader goroutine: it takes subscriptions (ZMTP 3.0
-// messages and 3.1 commands) and answers PINGs.
+// messages and 3.1 commands) and answers PINGs. Until the peer subscribes
+// to something, the read has a deadline: a connection that never does is
+// closed.
 func (pe *peer) read() {
 	defer pe.pub.wg.Done()
+	p := pe.pub
 	buf := make([]byte, 4096)
-	r, w := 0, 0
+	r, w, need := 0, 0, 0
+	subscribed := false
+	pe.conn.SetReadDeadline(time.Now().Add(p.subscribeTimeout))
 	for {
-		for {
-			m, n, need, err := parseMessage(buf[r:w], maxSubscription)
+		for w-r >= need {
+			m, n, more, err := parseMessage(buf[r:w], maxSubscription, maxSubFrames)
 			if err != nil {
-				pe.fail(err)
+				pe.cutOff(err)
 				return
 			}
 			if n == 0 {
+				need = more
 				if r > 0 { // make room at the end
 					w = copy(buf, buf[r:w])
 					r = 0
 				}
 				if need > len(buf) {
-					buf = append(buf, make([]byte, need-len(buf))...)
+					buf = append(buf[:w], make([]byte, max(need, 2*len(buf))-w)...)
 				}
 				break
 			}
-			r += n
-			if err := pe.handle(m); err != nil {
-				pe.fail(err)
+			r, need = r+n, 0
+			on, err := pe.handle(m)
+			if err != nil {
+				pe.cutOff(err)
 				return
+			}
+			if on != subscribed {
+				subscribed = on
+				p.setActive(pe, on)
+				if on {
+					pe.conn.SetReadDeadline(time.Time{})
+				} else {
+					pe.conn.SetReadDeadline(time.Now().Add(p.subscribeTimeout))
+				}
 			}
 		}
 		n, err := pe.conn.Read(buf[w:])
 		w += n
 		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) && !subscribed {
+				p.cut.Add(1)
+				p.log.Info("zmtp: closing a connection that subscribed to nothing", "endpoint", p.endpoint,
+					"peer", pe.addr, "after", p.subscribeTimeout)
+			}
 			pe.fail(err)
 			return
 		}
 	}
 }
 
-func (pe *peer) handle(m message) error {
+// cutOff disconnects a peer that broke the protocol or the limits.
+func (pe *peer) cutOff(err error) {
+	pe.pub.cut.Add(1)
+	pe.pub.log.Warn("zmtp: subscriber disconnected", "endpoint", pe.pub.endpoint, "peer", pe.addr, "err", err)
+	pe.close()
+}
+
+// handle takes one message or command from the peer; it reports whether
+// the peer has any subscription after it.
+func (pe *peer) handle(m message) (subscribed bool, err error) {
 	pe.mu.Lock()
 	defer pe.mu.Unlock()
 	if m.command {
 		name, data, err := parseCommand(m.first)
 		if err != nil {
-			return err
+			return pe.subs.Len() > 0, err
 		}
 		switch name {
 		case "SUBSCRIBE":
-			pe.subs.Add(data)
+			err = pe.subscribe(data)
 		case "CANCEL":
-			pe.subs.Remove(data)
+			pe.cancel(data)
 		case "PING":
-			// PING: TTL (2 bytes) then a context the PONG echoes.
-			if len(data) >= 2 {
-				pe.pending = appendCommand(pe.pending, "PONG", data[2:])
-				pe.signal()
-			}
+			err = pe.pong(data)
 		}
-		return nil
+		return pe.subs.Len() > 0, err
 	}
 	// A SUB sends only subscriptions: one frame, 1 or 0 then the prefix.
 	// Anything else is ignored, as libzmq's PUB ignores it.
 	if m.frames == 1 && len(m.first) > 0 {
 		switch m.first[0] {
 		case 1:
-			pe.subs.Add(m.first[1:])
+			err = pe.subscribe(m.first[1:])
 		case 0:
-			pe.subs.Remove(m.first[1:])
+			pe.cancel(m.first[1:])
 		}
 	}
+	return pe.subs.Len() > 0, err
+}
+
+// subscribe adds a subscription, within the connection's bounds.
+func (pe *peer) subscribe(prefix []byte) error {
+	n := pe.subs.Len()
+	if n >= maxSubscriptions || pe.subBytes+len(prefix) > maxSubscriptionBytes {
+		return fmt.Errorf("%w: more than %d subscriptions or %d bytes of them", ErrProtocol, maxSubscriptions, maxSubscriptionBytes)
+	}
+	pe.subs.Add(prefix)
+	if pe.subs.Len() > n {
+		pe.subBytes += len(prefix)
+	}
+	return nil
+}
+
+func (pe *peer) cancel(prefix []byte) {
+	n := pe.subs.Len()
+	pe.subs.Remove(prefix)
+	if pe.subs.Len() < n {
+		pe.subBytes -= len(prefix)
+	}
+}
+
+// pong queues the answer to a PING: its TTL (2 bytes), then a context of
+// up to 16 bytes that the PONG echoes. One PONG waits at a time; a PING
+// while it waits is answered by it (the peer learns we are alive all the
+// same). The PONG counts in the peer's queue like a control message.
+func (pe *peer) pong(data []byte) error {
+	if len(data) < 2 || len(data)-2 > maxPingContext {
+		return fmt.Errorf("%w: PING with a context of %d bytes", ErrProtocol, len(data)-2)
+	}
+	if pe.pongQueued || pe.kick != nil {
+		return nil
+	}
+	p := pe.pub
+	if pe.q.msgs+pe.writingMsgs >= p.hwm+controlReserve {
+		return nil // hopelessly behind: send will disconnect it
+	}
+	before := pe.q.bytes
+	var cmd [2 + 5 + maxPingContext]byte
+	pe.q.write(&p.chunks, appendCommand(cmd[:0], "PONG", data[2:]))
+	pe.q.msgs++
+	p.queued.Add(int64(pe.q.bytes - before))
+	pe.pongQueued = true
+	pe.signal()
 	return nil
 }
 
@@ -456,18 +776,21 @@ func (pe *peer) fail(err error) {
 }
 
 // close disconnects the peer. Messages still queued for it are dropped and
-// counted.
+// counted, and its memory goes back to the pool.
 func (pe *peer) close() {
 	pe.once.Do(func() {
+		p := pe.pub
 		pe.mu.Lock()
 		pe.closed = true
-		lost := uint64(pe.pendingMsgs + pe.writingMsgs)
+		lost := uint64(pe.q.msgs + pe.writingMsgs)
 		pe.dropped += lost
-		pe.pending, pe.pendingMsgs = nil, 0
+		p.queued.Add(-int64(pe.q.bytes + pe.writingBytes))
+		pe.writingMsgs, pe.writingBytes = 0, 0
+		pe.q.release(&p.chunks) // the writer's own are left to the collector
 		pe.mu.Unlock()
-		pe.pub.dropped.Add(lost)
+		p.dropped.Add(lost)
 		close(pe.done)
 		pe.conn.Close()
-		pe.pub.remove(pe)
+		p.remove(pe)
 	})
 }

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"sync"
 	"time"
 
+	"github.com/tickcast/tickcast/internal/ratelog"
 	"github.com/tickcast/tickcast/subscriber"
 )
 
@@ -18,8 +20,22 @@ const (
 	DefaultReconnect = 100 * time.Millisecond
 	// DefaultMaxMessage bounds one received message (all its frames).
 	DefaultMaxMessage = 16 << 20
-	readBuffer        = 256 << 10
-	dialTimeout       = 2 * time.Second
+	// maxMessageFrames bounds the frames of one received message: tickcast
+	// messages have two; a libzmq publisher's may have more, which are
+	// foreign to a feed and skipped, but not without end.
+	maxMessageFrames = 256
+	readBuffer       = 256 << 10
+	dialTimeout      = 2 * time.Second
+	// writeTimeout bounds a subscription's write: a publisher that does not
+	// read what its subscribers send is dropped and dialled again.
+	writeTimeout = time.Second
+	// pongTimeout is how long a PONG may take to go: a publisher that
+	// sends PINGs and does not read our PONGs is dropped, rather than
+	// blocking Next. PINGs read together get one PONG (the last one's
+	// context), so a flood of them costs one write per read.
+	pongTimeout = 50 * time.Millisecond
+	// failLogEvery is how often an unreachable publisher is logged.
+	failLogEvery = 30 * time.Second
 )
 
 // SubOption configures a Sub.
@@ -59,16 +75,23 @@ type Sub struct {
 	redial        chan struct{} // Next asks the connector for a new connection
 	connectorDone chan struct{}
 
-	wmu    sync.Mutex // guards conn, subs, closed, and writes to conn
+	mu     sync.Mutex // guards conn, subs and closed; held briefly, never during I/O
 	conn   net.Conn
 	subs   [][]byte
 	closed bool
+	wmu    sync.Mutex // serialises writes to the connection (they have deadlines)
 	wbuf   []byte
+	failed ratelog.Limiter // connection failures, logged at Warn
+	fails  int             // failed attempts since the last connection (connector only)
 
 	// Next's own state.
 	cur          net.Conn
 	buf          []byte // read buffer; buf[r:w] not yet parsed
 	r, w         int
+	need         int       // bytes buf[r:w] must hold before parsing again
+	pingCtx      []byte    // the context of the last PING not yet answered
+	pingPending  bool      // a PING waits for its PONG
+	pongsSkipped uint64    // PINGs answered by a later PING's PONG
 	readAt       time.Time // when buf[r:w] was read
 	readDeadline time.Time
 	wait         *time.Timer
@@ -89,7 +112,7 @@ func Dial(endpoint string, opts ...SubOption) (*Sub, error) {
 		endpoint: endpoint, network: network, addr: addr,
 		reconnect: DefaultReconnect, maxMsg: DefaultMaxMessage, log: slog.Default(),
 		closedCh: make(chan struct{}), ready: make(chan net.Conn, 1), redial: make(chan struct{}, 1),
-		connectorDone: make(chan struct{}),
+		connectorDone: make(chan struct{}), failed: ratelog.Limiter{Every: failLogEvery},
 	}
 	for _, o := range opts {
 		o(s)
@@ -106,22 +129,39 @@ func Dial(endpoint string, opts ...SubOption) (*Sub, error) {
 func (s *Sub) Endpoint() string { return s.endpoint }
 
 // Subscribe sends a subscription for prefix now if connected, and on every
-// reconnection.
+// reconnection. It may be called while Next runs.
 func (s *Sub) Subscribe(prefix []byte) error {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
+	s.mu.Lock()
 	if s.closed {
+		s.mu.Unlock()
 		return ErrClosed
 	}
 	s.subs = append(s.subs, bytes.Clone(prefix))
-	if s.conn != nil {
+	c := s.conn
+	s.mu.Unlock()
+	if c != nil {
+		s.wmu.Lock()
 		s.wbuf = appendSubscription(s.wbuf[:0], true, prefix)
-		if _, err := s.conn.Write(s.wbuf); err != nil {
-			// The reader sees the failure and reconnects, resubscribing.
+		err := s.writeTo(c, s.wbuf, writeTimeout)
+		s.wmu.Unlock()
+		if err != nil {
+			// The connection is dropped: Next sees it and reconnects,
+			// resubscribing to everything.
 			s.log.Debug("zmtp: subscribe write failed", "endpoint", s.endpoint, "err", err)
 		}
 	}
 	return nil
+}
+
+// writeTo writes b to c within timeout. A write that fails, even in part,
+// leaves the stream unusable: c is closed (Next then reconnects).
+func (s *Sub) writeTo(c net.Conn, b []byte, timeout time.Duration) error {
+	c.SetWriteDeadline(time.Now().Add(timeout))
+	_, err := c.Write(b)
+	if err != nil {
+		c.Close()
+	}
+	return err
 }
 
 // connector makes connections: one at start, and another each time Next
@@ -171,33 +211,60 @@ func (s *Sub) connect() net.Conn {
 			}
 		}
 		if err != nil {
-			s.log.Debug("zmtp: connect failed", "endpoint", s.endpoint, "err", err)
+			s.connectFailed(err)
 			continue
 		}
 		if tc, ok := c.(*net.TCPConn); ok {
 			tc.SetReadBuffer(4 << 20) // absorb bursts while the application works
 		}
-		s.wmu.Lock()
+		s.mu.Lock()
 		if s.closed {
-			s.wmu.Unlock()
+			s.mu.Unlock()
 			c.Close()
 			return nil
 		}
-		s.wbuf = s.wbuf[:0]
+		var subs []byte
 		for _, p := range s.subs {
-			s.wbuf = appendSubscription(s.wbuf, true, p)
+			subs = appendSubscription(subs, true, p)
 		}
-		_, err = c.Write(s.wbuf)
-		if err == nil {
-			s.conn = c
-		}
+		s.conn = c
+		s.mu.Unlock()
+		s.wmu.Lock()
+		err = s.writeTo(c, subs, writeTimeout)
 		s.wmu.Unlock()
 		if err != nil {
-			c.Close()
+			s.mu.Lock()
+			if s.conn == c {
+				s.conn = nil
+			}
+			s.mu.Unlock()
+			s.connectFailed(err)
 			continue
+		}
+		if s.fails > 0 {
+			s.log.Warn("zmtp: connected", "endpoint", s.endpoint, "after_failed_attempts", s.fails)
+			s.fails = 0
+			s.failed.Reset()
 		}
 		return c
 	}
+}
+
+// connectFailed logs a failed connection attempt: at Warn, the first and
+// then one every failLogEvery with the count, so that a publisher that is
+// down, or an endpoint that names the wrong thing, is visible without
+// flooding the log.
+func (s *Sub) connectFailed(err error) {
+	if s.isClosed() {
+		return
+	}
+	s.fails++
+	if ok, more := s.failed.Allow(time.Now()); ok {
+		s.log.Warn("zmtp: cannot connect; retrying", "endpoint", s.endpoint, "err", err,
+			"every", s.reconnect, "failed_attempts", s.fails, "not_logged", more)
+		return
+	}
+	s.log.Debug("zmtp: connect failed", "endpoint", s.endpoint, "err", err)
 }
 
 // Next returns the messages that are complete in the read buffer, reading
@@ -282,62 +349,87 @@ func (s *Sub) read(deadline time.Time) error {
 }
 
 // parse appends every complete message in the buffer to the batch. A
-// message larger than the buffer grows it, up to the message limit.
+// message larger than the buffer grows it, up to the message limit. A
+// partial message is parsed again only once the bytes it needs are in.
+// PINGs among them get one PONG.
 func (s *Sub) parse() error {
+	err := s.parseMessages()
+	if err == nil && s.pingPending {
+		s.pingPending = false
+		s.wmu.Lock()
+		s.wbuf = appendCommand(s.wbuf[:0], "PONG", s.pingCtx)
+		err = s.writeTo(s.cur, s.wbuf, pongTimeout)
+		s.wmu.Unlock()
+		if err != nil {
+			err = fmt.Errorf("zmtp: the publisher does not take our PONGs: %w", err)
+		}
+	}
+	return err
+}
+
+func (s *Sub) parseMessages() error {
 	b := &s.batch
 	for {
-		m, n, need, err := parseMessage(s.buf[s.r:s.w], s.maxMsg)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			if need > len(s.buf)-s.r {
+		if s.w-s.r < s.need {
+			if s.need > len(s.buf)-s.r && len(b.Msgs) == 0 {
 				// Grow, keeping the unparsed bytes (and nothing the
-				// batch refers to: the batch is empty when we get here
-				// with a partial message too big for the room left).
-				if len(b.Msgs) > 0 {
-					return nil
-				}
-				nb := make([]byte, max(need, readBuffer))
+				// batch refers to: it is empty). With messages in the
+				// batch, this waits for the next call.
+				nb := make([]byte, max(s.need, readBuffer))
 				s.w = copy(nb, s.buf[s.r:s.w])
 				s.r = 0
 				s.buf = nb
 			}
 			return nil
 		}
-		s.r += n
+		m, n, need, err := parseMessage(s.buf[s.r:s.w], s.maxMsg, maxMessageFrames)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			s.need = need
+			continue
+		}
+		s.r, s.need = s.r+n, 0
 		if m.command {
-			s.command(m.first)
+			if err := s.command(m.first); err != nil {
+				return err
+			}
 			continue
 		}
 		b.Msgs = append(b.Msgs, subscriber.Raw{Topic: m.first, Body: m.second, Frames: m.frames, Size: m.size})
 	}
 }
 
-// command handles a command from the PUB: PING is answered, others ignored.
-func (s *Sub) command(body []byte) {
+// command handles a command from the PUB: a PING is answered once the
+// messages read with it are parsed; others are ignored. An error drops the
+// connection.
+func (s *Sub) command(body []byte) error {
 	name, data, err := parseCommand(body)
-	if err != nil || name != "PING" || len(data) < 2 {
-		return
+	if err != nil || name != "PING" {
+		return err
 	}
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	if s.conn != nil {
-		s.wbuf = appendCommand(s.wbuf[:0], "PONG", data[2:])
-		s.conn.Write(s.wbuf)
+	if len(data) < 2 || len(data)-2 > maxPingContext {
+		return fmt.Errorf("%w: PING with a context of %d bytes", ErrProtocol, len(data)-2)
 	}
+	if s.pingPending {
+		s.pongsSkipped++
+	}
+	s.pingCtx = append(s.pingCtx[:0], data[2:]...)
+	s.pingPending = true
+	return nil
 }
 
 // drop closes a failed connection, reports the line down and asks the
 // connector for another.
 func (s *Sub) drop(err error) {
-	s.wmu.Lock()
+	s.mu.Lock()
 	if s.conn == s.cur {
 		s.conn = nil
 	}
-	s.wmu.Unlock()
+	s.mu.Unlock()
 	s.cur.Close()
-	s.cur, s.r, s.w = nil, 0, 0
+	s.cur, s.r, s.w, s.need = nil, 0, 0, 0
 	if s.isClosed() {
 		return
 	}
@@ -354,13 +446,13 @@ func (s *Sub) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closedCh)
 		s.cancel()
-		s.wmu.Lock()
+		s.mu.Lock()
 		s.closed = true
 		if s.conn != nil {
-			s.conn.Close() // makes a blocked Read in Next return
+			s.conn.Close() // makes a blocked Read in Next, or a write, return
 			s.conn = nil
 		}
-		s.wmu.Unlock()
+		s.mu.Unlock()
 		<-s.connectorDone
 		select {
 		case c := <-s.ready: // made but never taken

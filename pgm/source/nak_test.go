@@ -268,13 +268,12 @@ func TestNAKFloodIsCappedByTheRepairBudget(t *testing.T) {
 	cfg.WindowSQNs = 1000
 	s := started(t, cfg)
 	var odataBytes, repairBytes int64
-	now := t0
 	var flood []uint32
 	for i := range 63 {
 		flood = append(flood, uint32(i*7))
 	}
 	for step := range 1000 { // a second: 1 ms steps
-		now = t0.Add(time.Duration(step) * time.Millisecond)
+		now := t0.Add(time.Duration(step) * time.Millisecond)
 		for range 10 { // the feed: 10 packets a millisecond
 			pkt, err := s.Send(now, apdu100)
 			if err != nil {
