@@ -50,6 +50,10 @@ func (r *Relay) Stats() Stats {
 	return Stats{Forwarded: r.forwarded.Load(), Dropped: r.dropped.Load(), DroppedTicks: r.droppedTicks.Load()}
 }
 
+// maxSeen bounds the topics a relay remembers per session: beyond it,
+// topics it does not know are forwarded whole (never dropped on purpose).
+const maxSeen = 1 << 20
+
 // joined reports whether topic was forwarded before in session, and
 // records that it has been now.
 func (r *Relay) joined(topic []byte, session uint64) bool {
@@ -60,7 +64,9 @@ func (r *Relay) joined(topic []byte, session uint64) bool {
 	if _, ok := r.seen[string(topic)]; ok {
 		return true
 	}
-	r.seen[string(topic)] = struct{}{}
+	if len(r.seen) < maxSeen {
+		r.seen[string(topic)] = struct{}{}
+	}
 	return false
 }
 

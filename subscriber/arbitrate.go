@@ -19,6 +19,7 @@ type topicState struct {
 	known uint64
 	held  []heldTick // ticks beyond a hole, in sequence order
 	since time.Time  // when the wait for the current hole began; zero: none
+	heard time.Time  // when the topic was last heard, for idle expiry
 }
 
 // heldTick is a tick that arrived beyond a hole, with where it came from.

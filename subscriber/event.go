@@ -34,6 +34,16 @@ const (
 	EventLineUp
 	EventLineDown
 	EventLineLoss
+	// EventBackwards reports that a line's sequence for a topic went back
+	// (Gap.Expected is where it was, Gap.Received where it went): a
+	// publisher's bug, two publishers with one session id, or forged
+	// messages. Those ticks are not delivered. Reported once until the
+	// line is back where it was.
+	EventBackwards
+	// EventTopicLimit reports that a session reached the topic limit
+	// (WithMaxTopics): messages on topics new to it are dropped and
+	// counted (LineStats.TopicsRefused) until idle topics expire.
+	EventTopicLimit
 )
 
 func (k EventKind) String() string {
@@ -56,6 +66,10 @@ func (k EventKind) String() string {
 		return "line-down"
 	case EventLineLoss:
 		return "line-loss"
+	case EventBackwards:
+		return "backwards"
+	case EventTopicLimit:
+		return "topic-limit"
 	}
 	return fmt.Sprintf("event(%d)", uint8(k))
 }
@@ -68,13 +82,13 @@ type Event struct {
 	Line    string // the endpoint of the line it came from
 	Session uint64 // the publisher session
 
-	Topic     []byte        // EventTicks, EventGap
+	Topic     []byte        // EventTicks, EventGap, EventBackwards
 	Ticks     []schema.Tick // EventTicks
 	StreamSeq uint64        // EventTicks: the message's stream sequence
 	SendTime  int64         // EventTicks: the publisher's send time, ns since the epoch
 	RecvTime  time.Time     // EventTicks: when the transport read it
 
-	Gap         Gap    // EventGap
+	Gap         Gap    // EventGap, EventBackwards
 	PrevSession uint64 // EventSessionStart: the session this line carried before
 	Detail      string // EventLineUp/Down/Loss, EventStale: what happened
 }

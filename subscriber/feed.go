@@ -21,6 +21,34 @@ const (
 	// fill the hole. It costs nothing when no line loses anything, and
 	// nothing with a single line.
 	DefaultArbitration = 50 * time.Millisecond
+	// DefaultMaxTopics bounds the topics a subscriber follows per session
+	// (each costs about a kilobyte): beyond it, messages on new topics are
+	// dropped and counted, and EventTopicLimit says so once per session.
+	DefaultMaxTopics = 100_000
+	// DefaultTopicIdle is how long a topic may go unheard (no data, no
+	// heartbeat) before its state is forgotten, freeing its place under
+	// the limit. Heard again later, it is joined afresh, as a late join.
+	DefaultTopicIdle = 10 * time.Minute
+)
+
+// Plausibility bounds on what the wire claims. Anyone who can reach a line
+// can send it messages; a buggy publisher can too. Numbers beyond these
+// bounds are not believed: the message is dropped and counted, and the
+// feed's state does not move.
+const (
+	// A line's stream sequence advances by one per message the publisher
+	// sends: over an interval dt it cannot advance by more than
+	// minStreamJump + maxMessageRate*dt, however much was lost.
+	minStreamJump  = 1 << 20
+	maxMessageRate = 10_000_000 // messages per second
+	// A message holds at most maxTicksPerMessage ticks (a 16 MiB message
+	// of 40-byte ticks holds 400,000; the publisher's batches 65,536): a
+	// topic's sequence cannot advance by more than that per stream
+	// sequence number.
+	maxTicksPerMessage = 1 << 20
+	// A publisher's heartbeat interval is within these.
+	minHeartbeat = time.Millisecond
+	maxHeartbeat = time.Hour
 )
 
 // feed is the subscriber's protocol logic, without I/O and without a clock:
@@ -35,6 +63,9 @@ type feed struct {
 	topics      *topic.Set
 	staleAfter  time.Duration // 0: from the publisher's heartbeat interval
 	arbitration time.Duration
+	maxTopics   int
+	topicIdle   time.Duration
+	sweptAt     time.Time // when idle topics were last looked for
 	lines       []*line
 	sessions    map[uint64]*session
 	waiting     []*topicState // topics with ticks held or a hole pending
@@ -44,7 +75,7 @@ type feed struct {
 	ticks  []schema.Tick // storage for the Ticks of queued events
 	msg    schema.Message
 
-	ticksOut, gaps, missing counter // the feed's own counters
+	ticksOut, gaps, missing, topicsExpired counter // the feed's own counters
 }
 
 // line is the state of one source.
@@ -52,6 +83,8 @@ type line struct {
 	endpoint  string
 	session   *session // the session this line carries, nil before the first message
 	join      uint64   // the stream sequence of the first message it had of the session
+	maxStream uint64   // the highest stream sequence heard; 0: none since (re)connecting
+	streamAt  time.Time
 	topics    map[string]*lineTopic
 	heartbeat time.Duration
 	lastHeard time.Time
@@ -83,20 +116,27 @@ func (l *line) publishState() {
 
 // lineTopic is where one line is in one topic's sequence.
 type lineTopic struct {
-	next uint64 // the sequence number this line should bring next
+	next       uint64 // the sequence number this line should bring next
+	lastStream uint64 // the stream sequence of the last message it brought on the topic
+	backwards  bool   // the line's sequence went back and has not caught up: reported once
+	backRun    int    // messages in a row that carried the sequence on from where it went back
+	backNext   uint64 // where the next of them would start
 }
 
 // session is one publisher session: the feed its lines carry.
 type session struct {
-	id     uint64
-	lines  []*line
-	join   uint64 // the earliest stream sequence any line had of the session
-	ended  bool
-	topics map[string]*topicState
+	id       uint64
+	lines    []*line
+	join     uint64 // the earliest stream sequence any line had of the session
+	ended    bool
+	topics   map[string]*topicState
+	atLimit  bool // EventTopicLimit was reported
+	refusals uint64
 }
 
 func newFeed(topics *topic.Set, staleAfter, arbitration time.Duration) *feed {
-	return &feed{topics: topics, staleAfter: staleAfter, arbitration: arbitration, sessions: make(map[uint64]*session)}
+	return &feed{topics: topics, staleAfter: staleAfter, arbitration: arbitration, sessions: make(map[uint64]*session),
+		maxTopics: DefaultMaxTopics, topicIdle: DefaultTopicIdle}
 }
 
 func (f *feed) addLine(endpoint string, now time.Time) *line {
@@ -130,13 +170,16 @@ func (f *feed) lineEvent(l *line, e LineEvent, now time.Time) {
 		kind = EventLineUp
 		l.stats.connects.add(1)
 		l.down = false
+		l.maxStream = 0 // the publisher may have gone far meanwhile
 	case LineDown:
 		kind = EventLineDown
 		l.stats.disconnects.add(1)
 		l.down = true
+		l.maxStream = 0
 	case LineLoss:
 		kind = EventLineLoss
 		l.stats.transportLoss.add(e.Lost)
+		l.maxStream = 0
 	default:
 		return
 	}
@@ -211,6 +254,9 @@ func (f *feed) message(l *line, m *Raw, recv time.Time) {
 		return
 	}
 	msg := &f.msg
+	if !f.plausibleStream(l, msg, recv) {
+		return
+	}
 	l.lastHeard = recv
 	if l.stale {
 		l.stale = false
@@ -228,7 +274,11 @@ func (f *feed) message(l *line, m *Raw, recv time.Time) {
 	switch msg.Type {
 	case schema.Heartbeat:
 		if control && msg.Heartbeat > 0 {
-			l.heartbeat = time.Duration(msg.Heartbeat)
+			if hb := time.Duration(msg.Heartbeat); hb >= minHeartbeat && hb <= maxHeartbeat {
+				l.heartbeat = hb
+			} else {
+				l.stats.implausible.add(1) // the line keeps its stale timeout
+			}
 		}
 	case schema.EndOfSession:
 		if control {
@@ -247,6 +297,38 @@ func (f *feed) message(l *line, m *Raw, recv time.Time) {
 		}
 		f.batch(l, s, m.Topic, msg, recv)
 	}
+}
+
+// plausibleStream reports whether msg's stream sequence is one the line's
+// publisher can have reached since the line last heard it; a message that
+// is not is dropped and counted, and changes nothing.
+func (f *feed) plausibleStream(l *line, msg *schema.Message, recv time.Time) bool {
+	if l.maxStream != 0 && l.session != nil && l.session.id == msg.Session && msg.StreamSeq > l.maxStream {
+		dt := max(recv.Sub(l.streamAt), 0)
+		limit := uint64(minStreamJump) + uint64(dt.Seconds()*maxMessageRate)
+		if msg.StreamSeq-l.maxStream > limit {
+			l.stats.implausible.add(1)
+			return false
+		}
+	}
+	if l.session == nil || l.session.id != msg.Session || msg.StreamSeq > l.maxStream {
+		l.maxStream, l.streamAt = msg.StreamSeq, recv
+	}
+	return true
+}
+
+// plausibleJump reports whether a topic may go from lt.next to to in a
+// message of stream sequence stream: by at most maxTicksPerMessage per
+// stream sequence number since the line's last message on the topic.
+func plausibleJump(lt *lineTopic, to, stream uint64) bool {
+	if to <= lt.next || lt.lastStream == 0 {
+		return true
+	}
+	if stream <= lt.lastStream {
+		return false // the topic moved on in a message that came before its last one
+	}
+	d := stream - lt.lastStream
+	return d >= (1<<64-1)/maxTicksPerMessage || to-lt.next <= d*maxTicksPerMessage
 }
 
 // attach makes l carry session id, reporting a session new to the feed.
@@ -295,6 +377,51 @@ func (f *feed) dropSession(s *session) {
 	}
 }
 
+// topic returns session s's state of topic name, heard at now, creating it
+// if the session is under the topic limit; nil if it is not (the message is
+// dropped and counted, and EventTopicLimit says so once).
+func (f *feed) topic(l *line, s *session, name []byte, now time.Time) *topicState {
+	t := s.topics[string(name)]
+	if t == nil {
+		if len(s.topics) >= f.maxTopics {
+			l.stats.topicsRefused.add(1)
+			if !s.atLimit {
+				s.atLimit = true
+				f.emit(Event{Kind: EventTopicLimit, Line: l.endpoint, Session: s.id,
+					Detail: fmt.Sprintf("%d topics: messages on new topics are dropped until idle ones expire", len(s.topics))})
+			}
+			return nil
+		}
+		t = s.topic(name)
+	}
+	t.heard = now
+	return t
+}
+
+// sweep forgets the topics idle for topicIdle, with nothing held or
+// pending, looking at most ten times per topicIdle.
+func (f *feed) sweep(now time.Time) {
+	if f.topicIdle <= 0 || now.Sub(f.sweptAt) < f.topicIdle/10 {
+		return
+	}
+	f.sweptAt = now
+	for _, s := range f.sessions {
+		for name, t := range s.topics {
+			if now.Sub(t.heard) < f.topicIdle || len(t.held) > 0 || !t.since.IsZero() {
+				continue
+			}
+			delete(s.topics, name)
+			for _, l := range s.lines {
+				delete(l.topics, name)
+			}
+			f.topicsExpired.add(1)
+		}
+		if len(s.topics) < f.maxTopics {
+			s.atLimit = false
+		}
+	}
+}
+
 // lineTopic returns l's position in topic, creating it (unstarted) if need be.
 func (l *line) topic(name []byte) (lt *lineTopic, started bool) {
 	if lt = l.topics[string(name)]; lt != nil {
@@ -337,17 +464,29 @@ func joinTopic(first, join uint64, h *schema.Header) uint64 {
 
 // batch takes the ticks of msg that line l brought on topic.
 func (f *feed) batch(l *line, s *session, name []byte, msg *schema.Message, recv time.Time) {
-	t := s.topic(name)
+	t := f.topic(l, s, name, recv)
+	if t == nil {
+		return
+	}
 	lt, lineStarted := l.topic(name)
 	first := msg.Tick(0).Seq
 	if !lineStarted {
 		lt.next, lineStarted = joinTopic(first, l.join, &msg.Header), true
+	} else if !plausibleJump(lt, first, msg.StreamSeq) {
+		l.stats.implausible.add(1)
+		return
+	}
+	if msg.StreamSeq > lt.lastStream {
+		lt.lastStream = msg.StreamSeq
 	}
 	if !t.started {
 		// Late join: the topic starts at the first tick seen, unless its
 		// previous message should have been heard; nothing before that was
 		// ever ours to miss.
 		t.started, t.next = true, joinTopic(first, s.join, &msg.Header)
+	}
+	if first < lt.next && !f.backwards(l, s, t, lt, msg) {
+		return
 	}
 	run := len(f.ticks) // the run of ticks delivered straight from this message
 	src := origin{line: l, recv: recv, send: msg.SendTime, stream: msg.StreamSeq}
@@ -356,7 +495,7 @@ func (f *feed) batch(l *line, s *session, name []byte, msg *schema.Message, recv
 		// into the event's storage.
 		n := uint64(msg.Len())
 		t.next += n
-		lt.next = t.next
+		lt.next, lt.backwards = t.next, false
 		l.stats.ticks.add(n)
 		f.ticksOut.add(n)
 		f.flushRun(t, src, run)
@@ -374,14 +513,14 @@ func (f *feed) batch(l *line, s *session, name []byte, msg *schema.Message, recv
 		tick := msg.Tick(i)
 		// The line's own sequence: what this line lost.
 		if tick.Seq < lt.next {
-			dups++ // the transport repeated itself
+			l.stats.backwards.add(1) // within a message: it overlaps the line's last
 			continue
 		}
 		if tick.Seq > lt.next {
 			l.stats.gaps.add(1)
 			l.stats.missing.add(tick.Seq - lt.next)
 		}
-		lt.next = tick.Seq + 1
+		lt.next, lt.backwards = tick.Seq+1, false
 		// The feed's sequence: what the application gets.
 		switch {
 		case tick.Seq < t.next:
@@ -404,13 +543,66 @@ func (f *feed) batch(l *line, s *session, name []byte, msg *schema.Message, recv
 	f.resolve(t, recv, l)
 }
 
+// adoptBackwards is how many messages in a row must carry on a sequence
+// that went back before the line follows it: one message (forged, say)
+// cannot rewind a topic, and a topic cannot stay stuck ahead of its real
+// sequence (after a forged first message, say) either.
+const adoptBackwards = 3
+
+// backwards handles a message whose ticks start behind where line l is on
+// topic t. A line brings a topic in order: its sequence going back is a
+// publisher's bug, two publishers sharing a session id, or forged messages.
+// It is reported once (EventBackwards) and counted, and the message is not
+// delivered; but once adoptBackwards messages in a row carry the sequence on
+// from where it went back, that is the line's sequence: the line, and the
+// topic if it was ahead of it, follow it from there. It reports whether to
+// take the message.
+func (f *feed) backwards(l *line, s *session, t *topicState, lt *lineTopic, msg *schema.Message) bool {
+	first, last := msg.Tick(0).Seq, msg.Tick(msg.Len()-1).Seq
+	if !lt.backwards {
+		lt.backwards, lt.backRun = true, 0
+		f.emit(Event{Kind: EventBackwards, Line: l.endpoint, Session: s.id, Topic: t.name,
+			Gap: Gap{Expected: lt.next, Received: first}})
+	}
+	if lt.backRun > 0 && first == lt.backNext {
+		lt.backRun++
+	} else {
+		lt.backRun = 1
+	}
+	lt.backNext = last + 1
+	if lt.backRun < adoptBackwards {
+		l.stats.backwards.add(uint64(msg.Len()))
+		return false
+	}
+	lt.next, lt.backwards, lt.backRun = first, false, 0
+	if t.next > first {
+		t.next, t.known = first, 0
+		t.held = t.held[:0]
+		f.settled(t)
+	}
+	return true
+}
+
 // topicHeartbeat takes a topic heartbeat: the topic's last sequence number.
 func (f *feed) topicHeartbeat(l *line, s *session, name []byte, h *schema.Header, now time.Time) {
 	last := h.TopicSeq
-	t := s.topic(name)
+	if last == 1<<64-1 {
+		l.stats.implausible.add(1)
+		return
+	}
+	t := f.topic(l, s, name, now)
+	if t == nil {
+		return
+	}
 	lt, lineStarted := l.topic(name)
 	if !lineStarted {
 		lt.next = joinTopic(last+1, l.join, h)
+	} else if !plausibleJump(lt, last+1, h.StreamSeq) {
+		l.stats.implausible.add(1)
+		return
+	}
+	if h.StreamSeq > lt.lastStream {
+		lt.lastStream = h.StreamSeq
 	}
 	if last >= lt.next {
 		l.stats.gaps.add(1)
@@ -449,8 +641,9 @@ func (f *feed) stale(l *line) time.Duration {
 }
 
 // timeout queues the events due at now: stale lines, and the gaps of holes
-// no line filled within the arbitration window.
+// no line filled within the arbitration window; it forgets idle topics.
 func (f *feed) timeout(now time.Time) {
+	f.sweep(now)
 	staled := false
 	for _, l := range f.lines {
 		if l.stale || l.ended {

@@ -103,6 +103,8 @@ func render(ev Event) string {
 		return fmt.Sprintf("session %d", ev.Session)
 	case EventSessionEnd:
 		return fmt.Sprintf("end %d", ev.Session)
+	case EventBackwards:
+		return fmt.Sprintf("backwards %s %d->%d", ev.Line, ev.Gap.Expected, ev.Gap.Received)
 	default:
 		return fmt.Sprintf("%s %s", ev.Kind, ev.Line)
 	}
@@ -153,14 +155,35 @@ func TestGapInsideOneBatchKeepsOrder(t *testing.T) {
 	expect(t, ft.batch(a, 7, "X", 2, 3, 7, 8), "ticks X 2,3", "gap X 4..6 missing 3 by seq", "ticks X 7,8")
 }
 
-func TestDuplicatesAreDroppedNotDelivered(t *testing.T) {
+// A line brings each topic in order: ticks it brings again are its
+// sequence going back (a publisher's bug, two publishers sharing a session,
+// forged messages). They are not delivered, and that is reported, once
+// until the line is past where it was.
+func TestALineGoingBackIsReportedNotDelivered(t *testing.T) {
 	ft := newFeedTest(t, 0, "")
 	a := ft.line("A")
 	ft.batch(a, 7, "X", 1, 2, 3)
-	expect(t, ft.batch(a, 7, "X", 2, 3))
-	expect(t, ft.batch(a, 7, "X", 3, 4), "ticks X 4")
-	if n := a.stats.duplicates.get(); n != 3 {
-		t.Fatalf("%d duplicates counted, want 3", n)
+	expect(t, ft.batch(a, 7, "X", 2, 3), "backwards A 4->2")
+	expect(t, ft.batch(a, 7, "X", 4), "ticks X 4")
+	expect(t, ft.batch(a, 7, "X", 1), "backwards A 5->1")
+	if n, d := a.stats.backwards.get(), a.stats.duplicates.get(); n != 3 || d != 0 {
+		t.Fatalf("%d backwards, %d duplicates counted; want 3 and 0", n, d)
+	}
+}
+
+// A sequence that went back and carries on, message after message, is the
+// line's sequence: after three messages, the topic follows it (a forged
+// first message cannot leave a topic stuck ahead of its real sequence).
+func TestASequenceThatWentBackAndCarriesOnIsFollowed(t *testing.T) {
+	ft := newFeedTest(t, 0, "")
+	a := ft.line("A")
+	expect(t, ft.batch(a, 7, "X", 1<<40), "session 7", "ticks X 1099511627776") // forged, first heard
+	expect(t, ft.batch(a, 7, "X", 100, 101), "backwards A 1099511627777->100")
+	expect(t, ft.batch(a, 7, "X", 102))
+	expect(t, ft.batch(a, 7, "X", 103, 104), "ticks X 103,104")
+	expect(t, ft.batch(a, 7, "X", 105), "ticks X 105")
+	if n := a.stats.backwards.get(); n != 3 {
+		t.Fatalf("%d backwards ticks counted, want 3", n)
 	}
 }
 
@@ -378,4 +401,109 @@ func BenchmarkFeed(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/tick")
 		})
 	}
+}
+
+// sendAt is send with the stream sequence given, as a forger sets it; the
+// test's own sequence carries on from where it was.
+func (ft *feedTest) sendAt(l *line, stream uint64, topic string, h schema.Header, seqs ...uint64) []string {
+	saved := ft.seq
+	ft.seq = stream - 1
+	out := ft.send(l, topic, h, seqs...)
+	ft.seq = saved
+	return out
+}
+
+// One message claiming a topic sequence 2^63 ahead (or any jump of more
+// ticks than the messages between it and the topic's last one can hold)
+// is not believed: it is dropped and counted, no gap is reported, and the
+// topic carries on. Before: a gap of 18,446,744,073,709,551,608 ticks, then
+// every real tick counted as a duplicate.
+func TestAnImplausibleTopicJumpIsDroppedNotBelieved(t *testing.T) {
+	ft := newFeedTest(t, 0, "")
+	a := ft.line("A")
+	ft.batch(a, 7, "X", 1, 2, 3)
+	expect(t, ft.batch(a, 7, "X", 1<<63, 1<<63+1))
+	expect(t, ft.topicHeartbeat(a, 7, "X", 1<<62))
+	expect(t, ft.topicHeartbeat(a, 7, "X", 1<<64-1))
+	expect(t, ft.batch(a, 7, "X", 4, 5), "ticks X 4,5")
+	// A real loss of a few messages is a gap, as ever.
+	ft.seq += 3
+	expect(t, ft.batch(a, 7, "X", 9), "gap X 6..8 missing 3 by seq", "ticks X 9")
+	if n := a.stats.implausible.get(); n != 3 {
+		t.Fatalf("%d implausible messages counted, want 3", n)
+	}
+	if g := ft.f.gaps.get(); g != 1 {
+		t.Fatalf("%d gaps, want the real one", g)
+	}
+}
+
+// A stream sequence further ahead than the publisher can have gone since
+// the line last heard it (a million messages, plus ten million a second)
+// is not believed either: whatever the message claims, it changes nothing.
+func TestAnImplausibleStreamJumpIsDroppedNotBelieved(t *testing.T) {
+	ft := newFeedTest(t, 0, "")
+	a := ft.line("A")
+	ft.batch(a, 7, "X", 1, 2, 3)
+	h := schema.Header{Type: schema.Batch, Session: 7}
+	expect(t, ft.sendAt(a, ft.seq+1<<40, "X", h, 1<<40))
+	expect(t, ft.sendAt(a, ft.seq+1<<40, "Y", h, 1))
+	expect(t, ft.batch(a, 7, "X", 4), "ticks X 4")
+	// After a second, ten million messages more are possible.
+	ft.now = ft.now.Add(time.Second)
+	ft.seq += 5_000_000
+	expect(t, ft.batch(a, 7, "X", 5), "ticks X 5")
+	if n := a.stats.implausible.get(); n != 2 {
+		t.Fatalf("%d implausible messages counted, want 2", n)
+	}
+	// A reconnection resets what the line can judge.
+	ft.f.lineEvent(a, LineEvent{Kind: LineDown}, ft.now)
+	ft.f.lineEvent(a, LineEvent{Kind: LineUp}, ft.now)
+	ft.drain()
+	expect(t, ft.sendAt(a, ft.seq+1<<40, "X", h, 6), "ticks X 6")
+}
+
+// A heartbeat interval out of [1ms, 1h] is ignored: the line keeps the
+// stale timeout it had. Before: 2^62 ns overflowed to "stale after 0s",
+// 2^61 ns made the line never go stale.
+func TestAnImplausibleHeartbeatIntervalIsIgnored(t *testing.T) {
+	ft := newFeedTest(t, 0, "")
+	a := ft.line("A")
+	ft.control(a, schema.Heartbeat, 7, 100*time.Millisecond)
+	expect(t, ft.control(a, schema.Heartbeat, 7, 1<<62))
+	expect(t, ft.control(a, schema.Heartbeat, 7, 1<<61))
+	expect(t, ft.control(a, schema.Heartbeat, 7, time.Microsecond))
+	expect(t, ft.advance(299*time.Millisecond))
+	expect(t, ft.advance(time.Millisecond), "stale A")
+	if n := a.stats.implausible.get(); n != 3 {
+		t.Fatalf("%d implausible intervals counted, want 3", n)
+	}
+}
+
+// A session's topics are bounded: beyond the limit, messages on new topics
+// are dropped and counted, and reported once; idle topics are forgotten,
+// making room. Before: 300,000 topics took a subscriber from 11 to 262 MB
+// for the whole session.
+func TestTopicsAreBoundedAndIdleOnesExpire(t *testing.T) {
+	ft := newFeedTest(t, 0, "")
+	ft.f.maxTopics, ft.f.topicIdle = 3, time.Minute
+	a := ft.line("A")
+	ft.control(a, schema.Heartbeat, 7, time.Hour)
+	for _, tp := range []string{"A", "B", "C"} {
+		expect(t, ft.batch(a, 7, tp, 1), "ticks "+tp+" 1")
+	}
+	expect(t, ft.batch(a, 7, "D", 1), "topic-limit A")
+	expect(t, ft.batch(a, 7, "E", 1))
+	expect(t, ft.topicHeartbeat(a, 7, "F", 3))
+	if n := a.stats.topicsRefused.get(); n != 3 {
+		t.Fatalf("%d refused, want 3", n)
+	}
+	ft.advance(30 * time.Second)
+	expect(t, ft.batch(a, 7, "A", 2), "ticks A 2") // A stays busy
+	ft.advance(40 * time.Second)                      // B and C idle for 70 s: forgotten
+	if n := ft.f.topicsExpired.get(); n != 2 {
+		t.Fatalf("%d topics expired, want 2", n)
+	}
+	expect(t, ft.batch(a, 7, "D", 5), "ticks D 5")
+	expect(t, ft.batch(a, 7, "B", 9), "ticks B 9") // joined afresh: no gap
+	expect(t, ft.batch(a, 7, "E", 1), "topic-limit A")
 }

@@ -52,6 +52,19 @@ type LineStats struct {
 	Restarts      uint64 // the line's publisher started a new session
 	Stale         uint64 // times the line went stale
 	TransportLoss uint64 // packets the transport reported lost
+	// Implausible counts messages dropped because what they claimed could
+	// not be true: a stream or topic sequence further ahead than the
+	// publisher can have gone since the line last heard it, a heartbeat
+	// interval out of range. A buggy or hostile sender; the feed's state
+	// did not move.
+	Implausible uint64
+	// Backwards counts ticks whose sequence went back on this line (each
+	// line brings a topic in order): reported by EventBackwards, not
+	// delivered.
+	Backwards uint64
+	// TopicsRefused counts messages on new topics dropped at the topic
+	// limit (WithMaxTopics).
+	TopicsRefused uint64
 }
 
 // Add adds o's counters to s's.
@@ -69,6 +82,9 @@ func (s *LineStats) Add(o LineStats) {
 	s.Restarts += o.Restarts
 	s.Stale += o.Stale
 	s.TransportLoss += o.TransportLoss
+	s.Implausible += o.Implausible
+	s.Backwards += o.Backwards
+	s.TopicsRefused += o.TopicsRefused
 }
 
 // Stats are a subscriber's counters: what the application got, and per line.
@@ -76,7 +92,9 @@ type Stats struct {
 	Ticks   uint64      // ticks delivered
 	Gaps    uint64      // gaps reported (EventGap): holes no line filled
 	Missing uint64      // ticks those gaps lost
-	Lines   []LineStats // per line
+	// TopicsExpired counts topics forgotten after WithTopicIdle unheard.
+	TopicsExpired uint64
+	Lines         []LineStats // per line
 	Total   LineStats   // the lines' counters added up
 }
 
@@ -94,6 +112,7 @@ func (c *counter) set(n uint64) { c.v.Store(n) }
 type lineCounters struct {
 	messages, bytes, ticks, gaps, missing, decodeErrors, duplicates, filtered counter
 	connects, disconnects, restarts, stale, transportLoss                     counter
+	implausible, backwards, topicsRefused                                     counter
 	state                                                                     counter // a LineState
 }
 
@@ -105,5 +124,6 @@ func (c *lineCounters) snapshot(endpoint string) LineStats {
 		Duplicates: c.duplicates.get(), Filtered: c.filtered.get(),
 		Connects: c.connects.get(), Disconnects: c.disconnects.get(), Restarts: c.restarts.get(),
 		Stale: c.stale.get(), TransportLoss: c.transportLoss.get(),
+		Implausible: c.implausible.get(), Backwards: c.backwards.get(), TopicsRefused: c.topicsRefused.get(),
 	}
 }

@@ -31,6 +31,8 @@ type config struct {
 	topics      []string
 	staleAfter  time.Duration
 	arbitration time.Duration
+	maxTopics   int
+	topicIdle   time.Duration
 	logger      *slog.Logger
 }
 
@@ -71,6 +73,31 @@ func WithArbitration(d time.Duration) Option {
 			return fmt.Errorf("subscriber: negative arbitration window %v", d)
 		}
 		c.arbitration = d
+		return nil
+	}
+}
+
+// WithMaxTopics bounds the topics followed per session (default 100,000;
+// each costs about a kilobyte): messages on topics beyond it are dropped and
+// counted, and EventTopicLimit reports it.
+func WithMaxTopics(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("subscriber: max topics %d below 1", n)
+		}
+		c.maxTopics = n
+		return nil
+	}
+}
+
+// WithTopicIdle sets how long a topic may go unheard before its state is
+// forgotten (default 10 minutes); heard again, it is joined afresh.
+func WithTopicIdle(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("subscriber: topic idle time %v must be positive", d)
+		}
+		c.topicIdle = d
 		return nil
 	}
 }
@@ -150,6 +177,12 @@ func New(ctx context.Context, opts ...Option) (*Subscriber, error) {
 	s.wait.Stop()
 	set := &topic.Set{}
 	s.feed = newFeed(set, cfg.staleAfter, cfg.arbitration)
+	if cfg.maxTopics > 0 {
+		s.feed.maxTopics = cfg.maxTopics
+	}
+	if cfg.topicIdle > 0 {
+		s.feed.topicIdle = cfg.topicIdle
+	}
 	now := time.Now()
 	for _, src := range cfg.sources {
 		s.lines = append(s.lines, s.feed.addLine(src.Endpoint(), now))
@@ -369,7 +402,8 @@ func (s *Subscriber) closeSources() error {
 // Stats returns the counters, up to the event Next returned last. It may be
 // called from any goroutine.
 func (s *Subscriber) Stats() Stats {
-	st := Stats{Ticks: s.feed.ticksOut.get(), Gaps: s.feed.gaps.get(), Missing: s.feed.missing.get()}
+	st := Stats{Ticks: s.feed.ticksOut.get(), Gaps: s.feed.gaps.get(), Missing: s.feed.missing.get(),
+		TopicsExpired: s.feed.topicsExpired.get()}
 	for _, l := range s.lines {
 		ls := l.stats.snapshot(l.endpoint)
 		st.Lines = append(st.Lines, ls)

@@ -147,6 +147,7 @@ type tally struct {
 	starts    uint64
 	restarts  uint64
 	ends      uint64
+	other     *topicTally // topics beyond maxTallyTopics
 }
 
 type topicTally struct {
@@ -161,9 +162,19 @@ func newTally() *tally {
 	return &tally{topics: map[string]*topicTally{}, lat: hdrhistogram.New(1, int64(time.Hour), 3)}
 }
 
+// maxTallyTopics bounds the summary's table of topics: beyond it (a feed
+// whose topics come and go), topics are added up in one row.
+const maxTallyTopics = subscriber.DefaultMaxTopics
+
 func (t *tally) topic(name []byte) *topicTally {
 	tt := t.topics[string(name)]
 	if tt == nil {
+		if len(t.topics) >= maxTallyTopics {
+			if t.other == nil {
+				t.other = &topicTally{}
+			}
+			return t.other
+		}
 		tt = &topicTally{}
 		t.topics[string(name)] = tt
 	}
@@ -217,21 +228,29 @@ func (t *tally) status(s subscriber.Stats) string {
 
 // summary is what sub prints at exit; with --json it is the last line.
 type summary struct {
-	Type         string                 `json:"type"`
-	Received     uint64                 `json:"received"`
-	Gaps         uint64                 `json:"gaps"`
-	Missing      uint64                 `json:"missing"`
-	DecodeErrors uint64                 `json:"decode_errors"`
-	Duplicates   uint64                 `json:"duplicates"`
-	Latency      latencySummary         `json:"latency_ns"`
-	ClockSkew    uint64                 `json:"clock_skew_ticks,omitempty"`
-	Sessions     uint64                 `json:"sessions"`
-	Restarts     uint64                 `json:"restarts"`
-	Ends         uint64                 `json:"session_ends"`
-	Seconds      float64                `json:"seconds"`
-	TimedOut     bool                   `json:"timed_out"`
-	Topics       map[string]*topicTally `json:"topics"`
-	Lines        []lineSummary          `json:"lines"`
+	Type         string `json:"type"`
+	Received     uint64 `json:"received"`
+	Gaps         uint64 `json:"gaps"`
+	Missing      uint64 `json:"missing"`
+	DecodeErrors uint64 `json:"decode_errors"`
+	Duplicates   uint64 `json:"duplicates"`
+	// Implausible, Backwards and TopicsRefused count what the lines'
+	// senders claimed and the subscriber did not believe or could not take
+	// (see subscriber.LineStats); TopicsExpired the topics forgotten idle.
+	Implausible   uint64                 `json:"implausible"`
+	Backwards     uint64                 `json:"backwards"`
+	TopicsRefused uint64                 `json:"topics_refused"`
+	TopicsExpired uint64                 `json:"topics_expired"`
+	TopicsOther   *topicTally            `json:"topics_other,omitempty"` // topics beyond the table's bound, added up
+	Latency       latencySummary         `json:"latency_ns"`
+	ClockSkew     uint64                 `json:"clock_skew_ticks,omitempty"`
+	Sessions      uint64                 `json:"sessions"`
+	Restarts      uint64                 `json:"restarts"`
+	Ends          uint64                 `json:"session_ends"`
+	Seconds       float64                `json:"seconds"`
+	TimedOut      bool                   `json:"timed_out"`
+	Topics        map[string]*topicTally `json:"topics"`
+	Lines         []lineSummary          `json:"lines"`
 }
 
 type latencySummary struct {
@@ -258,6 +277,9 @@ type lineSummary struct {
 	Disconnects   uint64 `json:"disconnects"`
 	Stale         uint64 `json:"stale"`
 	TransportLoss uint64 `json:"transport_loss"`
+	Implausible   uint64 `json:"implausible"`
+	Backwards     uint64 `json:"backwards"`
+	TopicsRefused uint64 `json:"topics_refused"`
 }
 
 func latencyOf(h *hdrhistogram.Histogram) latencySummary {
@@ -273,6 +295,8 @@ func (t *tally) summary(s subscriber.Stats, elapsed time.Duration, timedOut bool
 	out := summary{
 		Type: "summary", Received: t.ticks, Gaps: s.Gaps, Missing: s.Missing,
 		DecodeErrors: s.Total.DecodeErrors, Duplicates: s.Total.Duplicates,
+		Implausible: s.Total.Implausible, Backwards: s.Total.Backwards,
+		TopicsRefused: s.Total.TopicsRefused, TopicsExpired: s.TopicsExpired, TopicsOther: t.other,
 		Latency: latencyOf(t.lat), ClockSkew: t.clockSkew,
 		Sessions: t.starts, Restarts: t.restarts, Ends: t.ends,
 		Seconds: elapsed.Seconds(), TimedOut: timedOut, Topics: t.topics,
@@ -282,6 +306,7 @@ func (t *tally) summary(s subscriber.Stats, elapsed time.Duration, timedOut bool
 			Endpoint: l.Endpoint, State: l.State.String(), Messages: l.Messages, Bytes: l.Bytes, Ticks: l.Ticks,
 			Gaps: l.Gaps, Missing: l.Missing, DecodeErrors: l.DecodeErrors, Duplicates: l.Duplicates,
 			Connects: l.Connects, Disconnects: l.Disconnects, Stale: l.Stale, TransportLoss: l.TransportLoss,
+			Implausible: l.Implausible, Backwards: l.Backwards, TopicsRefused: l.TopicsRefused,
 		})
 	}
 	return out
@@ -382,6 +407,10 @@ func eventJSON(ev *subscriber.Event) map[string]any {
 		m["session"] = fmt.Sprintf("%016x", ev.Session)
 	}
 	switch ev.Kind {
+	case subscriber.EventBackwards:
+		m["topic"] = string(ev.Topic)
+		m["from"] = ev.Gap.Expected
+		m["to"] = ev.Gap.Received
 	case subscriber.EventGap:
 		m["topic"] = string(ev.Topic)
 		m["expected"] = ev.Gap.Expected
@@ -415,6 +444,8 @@ func eventLine(ev *subscriber.Event) string {
 		return fmt.Sprintf("-- SESSION %016x on %s", ev.Session, ev.Line)
 	case subscriber.EventSessionEnd:
 		return fmt.Sprintf("-- END of session %016x on %s", ev.Session, ev.Line)
+	case subscriber.EventBackwards:
+		return fmt.Sprintf("-- BACKWARDS %s on %s: from seq %d back to %d (not delivered)", ev.Topic, ev.Line, ev.Gap.Expected, ev.Gap.Received)
 	}
 	s := fmt.Sprintf("-- %s %s", strings.ToUpper(ev.Kind.String()), ev.Line)
 	if ev.Detail != "" {
@@ -440,6 +471,10 @@ func writeSummary(w io.Writer, s summary) {
 	}
 	fmt.Fprintf(w, "\ngaps %s, missing %s ticks, decode errors %s, duplicates %s\n",
 		count(s.Gaps), count(s.Missing), count(s.DecodeErrors), count(s.Duplicates))
+	if s.Implausible+s.Backwards+s.TopicsRefused > 0 {
+		fmt.Fprintf(w, "not believed: %s implausible messages, %s ticks behind their line's sequence; %s messages on topics over the limit\n",
+			count(s.Implausible), count(s.Backwards), count(s.TopicsRefused))
+	}
 	if l := s.Latency; l.Count > 0 {
 		fmt.Fprintf(w, "latency event→receive: p50 %s  p90 %s  p99 %s  p99.9 %s  max %s  (%s ticks)\n",
 			duration(l.P50), duration(l.P90), duration(l.P99), duration(l.P999), duration(l.Max), count(uint64(l.Count)))
