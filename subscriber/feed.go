@@ -125,13 +125,12 @@ type lineTopic struct {
 
 // session is one publisher session: the feed its lines carry.
 type session struct {
-	id       uint64
-	lines    []*line
-	join     uint64 // the earliest stream sequence any line had of the session
-	ended    bool
-	topics   map[string]*topicState
-	atLimit  bool // EventTopicLimit was reported
-	refusals uint64
+	id      uint64
+	lines   []*line
+	join    uint64 // the earliest stream sequence any line had of the session
+	ended   bool
+	topics  map[string]*topicState
+	atLimit bool // EventTopicLimit was reported
 }
 
 func newFeed(topics *topic.Set, staleAfter, arbitration time.Duration) *feed {
