@@ -99,10 +99,10 @@ type line struct {
 func (l *line) publishState() {
 	st := LineActive
 	switch {
+	case l.ended: // a transport that goes away after the end is no news
+		st = LineEnded
 	case l.down:
 		st = LineLost
-	case l.ended:
-		st = LineEnded
 	case l.stale:
 		st = LineStale
 	case l.session == nil:

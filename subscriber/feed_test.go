@@ -499,7 +499,7 @@ func TestTopicsAreBoundedAndIdleOnesExpire(t *testing.T) {
 	}
 	ft.advance(30 * time.Second)
 	expect(t, ft.batch(a, 7, "A", 2), "ticks A 2") // A stays busy
-	ft.advance(40 * time.Second)                      // B and C idle for 70 s: forgotten
+	ft.advance(40 * time.Second)                   // B and C idle for 70 s: forgotten
 	if n := ft.f.topicsExpired.get(); n != 2 {
 		t.Fatalf("%d topics expired, want 2", n)
 	}

@@ -89,13 +89,13 @@ func (s *LineStats) Add(o LineStats) {
 
 // Stats are a subscriber's counters: what the application got, and per line.
 type Stats struct {
-	Ticks   uint64      // ticks delivered
-	Gaps    uint64      // gaps reported (EventGap): holes no line filled
-	Missing uint64      // ticks those gaps lost
+	Ticks   uint64 // ticks delivered
+	Gaps    uint64 // gaps reported (EventGap): holes no line filled
+	Missing uint64 // ticks those gaps lost
 	// TopicsExpired counts topics forgotten after WithTopicIdle unheard.
 	TopicsExpired uint64
 	Lines         []LineStats // per line
-	Total   LineStats   // the lines' counters added up
+	Total         LineStats   // the lines' counters added up
 }
 
 // counter is a counter with one writer (the goroutine calling Next) and any
