@@ -33,8 +33,17 @@ const (
 	// DefaultMaxPeers bounds the sessions tracked at once. Each costs
 	// about 60 bytes per window slot up front plus up to MaxTSDU per slot
 	// as data arrives, so a flood of forged TSIs is bounded by MaxPeers
-	// windows.
+	// windows. When the table is full, a new session takes the place of
+	// the stalest one, preferring one never confirmed by an SPM.
 	DefaultMaxPeers = 16
+	// DefaultUnconfirmedExpiry is how long a session that never sent an
+	// SPM is kept: a real source sends SPMs after its data and answers the
+	// SPMR a new session draws within milliseconds; a forged one sends
+	// none, and must not hold a place for the 300 s of PeerExpiry.
+	DefaultUnconfirmedExpiry = 5 * time.Second
+	// DefaultJumpConfirm bounds how long a sequence number far ahead of a
+	// session's window waits to be believed; see Config.MaxJump.
+	DefaultJumpConfirm = 2 * time.Second
 )
 
 // Config configures a Receiver. DataPort and Group are required; every other
@@ -75,6 +84,24 @@ type Config struct {
 
 	// MaxPeers bounds the sessions tracked at once. 0 = DefaultMaxPeers.
 	MaxPeers int
+	// UnconfirmedExpiry: see DefaultUnconfirmedExpiry. 0 = the default.
+	UnconfirmedExpiry time.Duration
+	// MaxJump is how far ahead of a session's lead a sequence number (of
+	// data, or of an SPM's lead) is believed at once: anyone who can send
+	// to the group can forge a packet with a live session's TSI, and one
+	// sequence number far ahead would move the window past the real data.
+	// Further ahead, a packet is believed only if the session has been
+	// silent for as long as its source would take to send that many
+	// packets at Rate (a source cannot outrun its rate limit), at most
+	// JumpConfirm (the smallest packets at Rate: no real jump waits longer
+	// than the loss behind it took); otherwise it is dropped and counted (DroppedImplausible)
+	// and the window does not move. A real loss of more than MaxJump
+	// packets is therefore believed at once or after a short wait, and a
+	// forged jump only after the real source has been silent. 0 means an
+	// eighth of the window, at most 4096 and at least 64 (or the window).
+	MaxJump int
+	// JumpConfirm: see MaxJump. 0 = DefaultJumpConfirm.
+	JumpConfirm time.Duration
 	// Ignore lists TSIs whose packets are dropped, such as a source in the
 	// same process whose multicast loops back. See also Receiver.Ignore.
 	Ignore []wire.TSI
@@ -87,6 +114,8 @@ type Config struct {
 type resolved struct {
 	Config
 	backoff, repeat, rdata, spmr, expiry int64
+	unconfirmed, jumpConfirm             int64
+	packetTime                           int64 // ns a source needs to send its smallest packet at Rate
 }
 
 func (c Config) resolve() (resolved, error) {
@@ -152,6 +181,24 @@ func (c Config) resolve() (resolved, error) {
 	if r.expiry, err = dur(c.PeerExpiry, DefaultPeerExpiry); err != nil {
 		return r, err
 	}
+	if r.unconfirmed, err = dur(c.UnconfirmedExpiry, DefaultUnconfirmedExpiry); err != nil {
+		return r, err
+	}
+	r.unconfirmed = min(r.unconfirmed, r.expiry)
+	if r.jumpConfirm, err = dur(c.JumpConfirm, DefaultJumpConfirm); err != nil {
+		return r, err
+	}
+	if r.MaxJump == 0 {
+		r.MaxJump = max(min(r.WindowSQNs/8, 4096), min(r.WindowSQNs, 64))
+	}
+	if r.MaxJump < 0 {
+		return r, fmt.Errorf("%w: negative MaxJump", ErrBadConfig)
+	}
+	// The smallest packet a source can send: IP and UDP headers (which
+	// count against its rate limit), the PGM and data headers, one byte.
+	// So no real jump is ever doubted longer than it took.
+	const minPacket = 20 + 8 + wire.HeaderLen + 8 + 1
+	r.packetTime = max(minPacket*int64(time.Second)/r.Rate, 1)
 	if r.Rand == nil {
 		r.Rand = rand.NewPCG(rand.Uint64(), rand.Uint64())
 	}

@@ -27,4 +27,6 @@ var (
 	errOldSPM      = fmt.Errorf("%w: SPM sequence number went backwards", ErrDropped)
 	errUpstream    = fmt.Errorf("%w: upstream packet (NAK, N-NAK) for a source", ErrDropped)
 	errUnsupported = fmt.Errorf("%w: packet type not handled", ErrDropped)
+	errImplausible = fmt.Errorf("%w: sequence number too far ahead of what the source can have sent", ErrDropped)
+	errFinished    = fmt.Errorf("%w: from a session that ended (OPT_FIN)", ErrDropped)
 )

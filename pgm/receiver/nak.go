@@ -69,6 +69,9 @@ func (r *Receiver) runPeerTimers(t int64, p *peer) {
 		})
 	}
 	if t >= p.expiresAt {
+		if !p.seenSPM {
+			r.stats.PeersUnconfirmed++
+		}
 		r.expire(p)
 	}
 }

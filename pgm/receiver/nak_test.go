@@ -1,10 +1,12 @@
 package receiver_test
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/tickcast/tickcast/pgm/receiver"
 	"github.com/tickcast/tickcast/pgm/wire"
 )
 
@@ -183,17 +185,17 @@ func TestSPMLeadDetectsTailLoss(t *testing.T) {
 	h.expectSent(at(200 * ms))
 }
 
-// An NCF for sqns beyond the lead (another receiver saw them) extends the
-// window: the confirmed sqn waits for its RDATA, the ones before it back off.
-func TestNCFExtendsWindow(t *testing.T) {
+// An NCF for sqns beyond the lead does not extend the window (OpenPGM's
+// does): anyone can send one, and one naming sqns far ahead, never sent,
+// would fill the window with placeholders, NAK them and declare them lost.
+// The loss of a tail is found from the next data or SPM.
+func TestNCFNeverExtendsTheWindow(t *testing.T) {
 	h := joined(t, config())
-	h.ok(at(ms), ncf(5))
-	h.expectSent(at(11*ms), "NAK [3 4] to 10.0.0.1")
-	h.ok(at(12*ms), rdata(5, 0), odata(3, 0), odata(4, 0))
-	h.expectEvents("data 3", "data 4", "rdata 5")
-	// But never beyond the window's capacity (100, from commit 6).
-	h.ok(at(13*ms), ncf(6+100))
-	if st := h.r.Stats(); st.NCFsBeyond != 1 {
+	h.ok(at(ms), ncf(5), ncf(20_000))
+	h.expectSent(at(11 * ms))
+	h.ok(at(12*ms), odata(3, 0), odata(4, 0), odata(5, 0))
+	h.expectEvents("data 3", "data 4", "data 5")
+	if st := h.r.Stats(); st.NCFsBeyond != 2 || st.Placeholders != 0 {
 		t.Errorf("stats %+v", st)
 	}
 }
@@ -241,9 +243,17 @@ func TestFinEndsRecovery(t *testing.T) {
 	fin := spm(1, 0, 7)     // the lead also reveals 6 and 7, lost with the source
 	fin.Options.Fin = true
 	h.ok(at(13*ms), fin)
-	h.expectEvents("loss 3..3", "data 4", "data 5", "loss 6..7")
-	if st := h.r.Stats(); st.LostFin != 3 {
+	// The session is over: its place is free at once.
+	h.expectEvents("loss 3..3", "data 4", "data 5", "loss 6..7", "expired")
+	if st := h.r.Stats(); st.LostFin != 3 || st.PeersExpired != 1 {
 		t.Errorf("stats %+v", st)
 	}
 	h.expectSent(at(time.Second)) // and no NAKs for them
+	// Its other FIN SPMs, and anything else of it, are dropped.
+	if err := h.in(at(14*ms), fin); !errors.Is(err, receiver.ErrDropped) {
+		t.Fatalf("a FIN after the end: %v", err)
+	}
+	if st := h.r.Stats(); st.DroppedFinished != 1 || st.PeersNew != 1 {
+		t.Errorf("stats %+v", st)
+	}
 }

@@ -16,7 +16,8 @@ type peer struct {
 
 	seenSPM   bool
 	lastSPM   uint32 // SPM sequence number, to drop SPMs that go backwards
-	expiresAt int64  // PeerExpiry after the last SPM
+	expiresAt int64  // PeerExpiry after the last SPM (UnconfirmedExpiry after creation)
+	heardAt   int64  // when a plausible packet was last heard from it
 
 	spmrPending   bool  // an SPMR goes out at spmrAt unless an SPM comes first
 	spmrAt        int64 //

@@ -30,6 +30,13 @@ type Receiver struct {
 	lastOf   map[wire.TSI]*peer // the newest expired peer of a TSI, while it drains
 	last     *peer              // the last peer looked up: most packets come from one source
 	ignore   []wire.TSI
+	finished [16]wire.TSI // sessions that ended with OPT_FIN, most recent first-in
+	finN     int
+	// newPeers is a token bucket for new sessions (newPeerRate a second,
+	// up to newPeerBurst): a window costs a megabyte or so, and a flood of
+	// forged TSIs must not make the receiver allocate one per packet.
+	newPeers   int64
+	newPeersAt int64
 
 	// timersAt is a lower bound of the live peers' deadlines at all times
 	// (every new timer lowers it), so that advance never misses one; it is
@@ -110,7 +117,8 @@ func (r *Receiver) HandlePacket(now time.Time, from netip.Addr, p *wire.Packet) 
 	case wire.TypeODATA, wire.TypeRDATA:
 		d := &p.Data
 		// Sanity first, so that a malformed packet cannot create a peer
-		// (OpenPGM pgm_rxw_add).
+		// (OpenPGM pgm_rxw_add). (sqn - trail is at most 2^31-2: the trail
+		// never leads the packet's own sqn.)
 		if int(p.Header.TSDULength) != len(d.Payload) || d.SQN-d.Trail > maxTrailJump {
 			r.stats.DroppedMalformed++
 			return errMalformed
@@ -172,19 +180,29 @@ func (r *Receiver) downstream(t int64, tsi wire.TSI, dport uint16, from netip.Ad
 			return nil, errIgnored
 		}
 	}
+	for _, f := range r.finished[:r.finN] {
+		if f == tsi {
+			r.stats.DroppedFinished++
+			return nil, errFinished
+		}
+	}
 	if !create {
 		r.stats.DroppedUnknown++
 		return nil, errUnknown
 	}
-	if r.Peers() >= r.cfg.MaxPeers {
+	if r.draining >= r.cfg.MaxPeers || !r.takeNewPeer(t) {
 		r.stats.DroppedPeers++
 		return nil, errPeers
+	}
+	if len(r.live) >= r.cfg.MaxPeers {
+		r.evictStalest()
 	}
 	p := newPeer(tsi, from.Unmap(), r.cfg.WindowSQNs)
 	if old := r.lastOf[tsi]; old != nil {
 		p.waitFor, old.successor = old, p
 	}
-	p.expiresAt = t + r.cfg.expiry
+	// Until it sends an SPM, a session holds its place only briefly.
+	p.expiresAt, p.heardAt = t+r.cfg.unconfirmed, t
 	p.spmrPending, p.spmrAt = true, t+r.cfg.spmr
 	r.noteTimer(p.spmrAt)
 	p.index = len(r.live)
@@ -193,6 +211,76 @@ func (r *Receiver) downstream(t int64, tsi wire.TSI, dport uint16, from netip.Ad
 	r.last = p
 	r.stats.PeersNew++
 	return p, nil
+}
+
+// New sessions: newPeerBurst at once, newPeerRate a second after that.
+const (
+	newPeerBurst = 32
+	newPeerRate  = 32
+)
+
+// takeNewPeer takes a token for a new session at t, if there is one.
+func (r *Receiver) takeNewPeer(t int64) bool {
+	const full = newPeerBurst * int64(time.Second)
+	if r.newPeersAt == 0 {
+		r.newPeers = full
+	} else if el := t - r.newPeersAt; el > 0 {
+		r.newPeers = min(full, r.newPeers+min(el, full)*newPeerRate)
+	}
+	r.newPeersAt = t
+	if r.newPeers < int64(time.Second) {
+		return false
+	}
+	r.newPeers -= int64(time.Second)
+	return true
+}
+
+// evictStalest expires a live session to make room for a new one: one
+// never confirmed by an SPM if there is one, else the one heard least
+// recently. A live feed, confirmed and heard all the time, is the last to go.
+func (r *Receiver) evictStalest() {
+	var victim *peer
+	for _, p := range r.live {
+		switch {
+		case victim == nil:
+			victim = p
+		case p.seenSPM != victim.seenSPM:
+			if !p.seenSPM {
+				victim = p
+			}
+		case p.heardAt < victim.heardAt:
+			victim = p
+		}
+	}
+	if victim != nil {
+		r.stats.PeersEvicted++
+		r.expire(victim)
+	}
+}
+
+// plausibleAhead reports whether a sequence number ahead of p's lead by
+// ahead can be believed at t (see Config.MaxJump); if so, p is heard.
+func (r *Receiver) plausibleAhead(t int64, p *peer, ahead uint32) bool {
+	if int64(ahead) > int64(r.cfg.MaxJump) {
+		need := r.cfg.jumpConfirm
+		if ahead < 1<<31 {
+			need = min(need, int64(ahead)*r.cfg.packetTime)
+		}
+		if t-p.heardAt < need {
+			r.stats.DroppedImplausible++
+			return false
+		}
+	}
+	p.heardAt = t
+	return true
+}
+
+// rememberFinished remembers that tsi ended its session: its packets are
+// dropped from now on.
+func (r *Receiver) rememberFinished(tsi wire.TSI) {
+	copy(r.finished[1:], r.finished[:len(r.finished)-1])
+	r.finished[0] = tsi
+	r.finN = min(r.finN+1, len(r.finished))
 }
 
 // settle queues p for Poll and Next if it has something for them.

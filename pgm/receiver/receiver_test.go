@@ -24,7 +24,8 @@ func TestLateJoinAtFirstData(t *testing.T) {
 	// source of the packets and to the group, and nothing else.
 	h.expectDeadline(25 * ms)
 	h.expectSent(at(25*ms), "SPMR to 10.0.0.9", "SPMR to group 239.192.1.1")
-	h.expectDeadline(300 * time.Second) // peer expiry
+	// Until it sends an SPM, the session holds its place for 5 s only.
+	h.expectDeadline(5 * time.Second)
 	if st := h.r.Stats(); st.DroppedOld != 1 || st.NAKsSent != 0 || st.LostSQNs != 0 {
 		t.Errorf("stats %+v", st)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/tickcast/tickcast/pgm/receiver"
 	"github.com/tickcast/tickcast/pgm/wire"
@@ -98,15 +99,15 @@ func TestDuplicates(t *testing.T) {
 	}
 }
 
-// A sequence number far beyond the window (a forged one, or a receiver cut
-// off for longer than its window) costs one pass over the window, not a loop
-// over every skipped number: the receiver reports everything before it lost
-// and joins again there, without NAKing what it skipped.
+// A sequence number far beyond the window (a receiver cut off for longer
+// than its window), once believed, costs one pass over the window, not a
+// loop over every skipped number: the receiver reports everything before it
+// lost and joins again there, without NAKing what it skipped.
 func TestJumpBeyondWindowRejoins(t *testing.T) {
 	h := joined(t, config())
 	h.ok(t0, odata(4, 0))
 	far := uint32(3 + 1<<30)
-	h.ok(t0, odata(far, 0))
+	h.ok(t0.Add(receiver.DefaultJumpConfirm), odata(far, 0)) // after a silence
 	h.expectEvents("loss 3..1073741826", "data 1073741827")
 	if err := h.in(t0, odata(5, 0)); !errors.Is(err, receiver.ErrDropped) {
 		t.Fatalf("data behind the new join point: %v", err)
@@ -118,18 +119,45 @@ func TestJumpBeyondWindowRejoins(t *testing.T) {
 	h.expectSent(t0.Add(1e12)) // no NAKs: only the SPMR-less peer expiry
 	// An SPM lead jump does the same, joining after the lead.
 	h = joined(t, config())
-	h.ok(t0, spm(1, 0, 1000))
-	h.ok(t0, odata(1001, 0))
+	h.ok(t0.Add(receiver.DefaultJumpConfirm), spm(1, 0, 1000))
+	h.ok(t0.Add(receiver.DefaultJumpConfirm), odata(1001, 0))
 	h.expectEvents("loss 3..1000", "data 1001")
+}
+
+// One forged packet with a live session's TSI and a sequence number far
+// ahead (ODATA at lead + 2^30, an SPM whose lead or sequence number is far
+// ahead) is not believed while the real source is heard: dropped and
+// counted, the window unmoved, the real data delivered. Before: the window
+// jumped, real data was dropped as old, and no loss was reported.
+func TestAForgedJumpDoesNotMoveTheWindow(t *testing.T) {
+	h := joined(t, config())
+	h.ok(at(ms), odata(3, 0))
+	for _, forged := range []appender{
+		odata(3+1<<30, 0),
+		rdata(40_000, 0),
+		spm(2, 0, 3+1<<30),
+		spm(1<<30, 0, 3),
+	} {
+		if err := h.in(at(2*ms), forged); !errors.Is(err, receiver.ErrDropped) {
+			t.Fatalf("forged %T accepted: %v", forged, err)
+		}
+	}
+	h.ok(at(3*ms), odata(4, 0), odata(5, 0))
+	h.ok(at(4*ms), spm(3, 0, 5))
+	h.expectEvents("data 3", "data 4", "data 5")
+	h.expectSent(at(time.Second))
+	if st := h.r.Stats(); st.DroppedImplausible != 4 || st.Rejoins != 0 || st.LostSQNs != 0 {
+		t.Errorf("stats %+v", st)
+	}
 }
 
 // An advertised trail beyond an empty window moves the window to it: the
 // sqns in between were sent and never heard.
 func TestTrailJumpOnEmptyWindow(t *testing.T) {
 	h := joined(t, config())
-	h.ok(t0, spm(1, 50, 60))
+	h.ok(at(ms), spm(1, 50, 60)) // 58 packets in a millisecond: believed at once
 	h.expectEvents("loss 3..49")
-	h.expectSent(at(10*1e6), "NAK [50 51 52 53 54 55 56 57 58 59 60] to 10.0.0.1")
+	h.expectSent(at(11*ms), "NAK [50 51 52 53 54 55 56 57 58 59 60] to 10.0.0.1")
 }
 
 // A malformed packet of an unknown session does not create a peer.

@@ -17,9 +17,21 @@ type Stats struct {
 	DroppedOldSPM     uint64 // SPM sequence number went backwards
 	DroppedUpstream   uint64 // NAKs and N-NAKs of other receivers
 	DroppedOther      uint64 // POLL, POLR, ACK, ... (after parsing)
+	// DroppedImplausible: data, or an SPM, whose sequence number was
+	// further ahead of the window than the source can have gone since it
+	// was last heard (see Config.MaxJump): forged, most likely. The window
+	// did not move.
+	DroppedImplausible uint64
+	DroppedFinished    uint64 // from a session that ended with OPT_FIN
 
 	// Sessions.
 	PeersNew, PeersExpired uint64
+	// PeersEvicted: sessions expired early to make room for a new one at
+	// MaxPeers (the stalest, preferring one never confirmed by an SPM).
+	PeersEvicted uint64
+	// PeersUnconfirmed: sessions expired after UnconfirmedExpiry without
+	// an SPM.
+	PeersUnconfirmed uint64
 
 	// Repair.
 	Placeholders  uint64 // missing sequence numbers detected
@@ -30,7 +42,7 @@ type Stats struct {
 	Repaired      uint64 // missing sequence numbers filled by data
 	LateRecovered uint64 // ... of which had already been given up but not yet reported
 	Rejoins       uint64 // jumps beyond the window, handled as a new join
-	NCFsBeyond    uint64 // NCF sequence numbers beyond the window, ignored
+	NCFsBeyond    uint64 // NCF sequence numbers beyond the lead, ignored
 
 	// Why sequence numbers were given up. A sqn counted here can still be
 	// filled by late data before it reaches the application (LateRecovered).

@@ -22,6 +22,13 @@ func (r *Receiver) onData(t int64, p *peer, d *wire.Data) error {
 	if !w.defined {
 		w.define(q - 1) // a late join starts at the first data heard
 	} else {
+		if sqn.Greater(q, w.lead) {
+			if !r.plausibleAhead(t, p, q-w.lead) {
+				return errImplausible
+			}
+		} else {
+			p.heardAt = t
+		}
 		r.updateTrail(p, d.Trail)
 	}
 	switch {
@@ -225,6 +232,19 @@ func (r *Receiver) onSPM(t int64, p *peer, m *wire.SPM) error {
 		r.stats.DroppedOldSPM++
 		return errOldSPM
 	}
+	// A forged SPM far ahead would make every real one look old, or move
+	// the window: believed only as data is (see Config.MaxJump).
+	if p.seenSPM && m.SQN-p.lastSPM > maxSPMJump && t-p.heardAt < r.cfg.jumpConfirm {
+		r.stats.DroppedImplausible++
+		return errImplausible
+	}
+	if w := &p.w; w.defined && sqn.Greater(m.Lead, w.lead) {
+		if !r.plausibleAhead(t, p, m.Lead-w.lead) {
+			return errImplausible
+		}
+	} else {
+		p.heardAt = t
+	}
 	r.stats.SPMs++
 	// Unlike OpenPGM, the first SPM is accepted whatever its sqn; OpenPGM
 	// compares it with 0 and drops one from the upper half of the space.
@@ -243,10 +263,18 @@ func (r *Receiver) onSPM(t int64, p *peer, m *wire.SPM) error {
 	r.updateTrail(p, m.Trail)
 	r.updateLead(t, p, m.Lead)
 	if m.Options.Fin {
+		// The source has closed: what it sent is delivered or lost, and
+		// its place is free at once, not after PeerExpiry.
 		r.finish(p)
+		r.rememberFinished(p.tsi)
+		r.expire(p)
 	}
 	return nil
 }
+
+// maxSPMJump is how far an SPM's sequence number is believed ahead of the
+// last one at once: sources send a few SPMs a second at most.
+const maxSPMJump = 1 << 16
 
 // finish handles an SPM with OPT_FIN: the source has closed and will answer
 // no more NAKs, so what is still missing is lost now, rather than when the
@@ -264,8 +292,7 @@ func (r *Receiver) finish(p *peer) {
 
 // onNCF handles an NCF (OpenPGM pgm_on_ncf, pgm_rxw_confirm): the source
 // will repair these sqns, so the NAKs for them stop and the wait for RDATA
-// begins. NCFs also tell about sqns beyond the lead, for which the window is
-// extended up to its capacity; they never define a window.
+// begins. NCFs never define a window, nor extend one.
 func (r *Receiver) onNCF(t int64, p *peer, k *wire.NAK) error {
 	w := &p.w
 	if !w.defined {
@@ -278,14 +305,12 @@ func (r *Receiver) onNCF(t int64, p *peer, k *wire.NAK) error {
 			continue
 		}
 		if sqn.Greater(q, w.lead) {
-			if w.offset(q) >= w.size() {
-				r.stats.NCFsBeyond++
-				continue
-			}
-			if q-1 != w.lead {
-				r.extend(p, q-1, t+r.backoff())
-			}
-			r.extend(p, q, t) // the timer is set right below
+			// Unlike OpenPGM, an NCF never extends the window: anyone can
+			// send one, and one naming sqns far ahead would fill the
+			// window with placeholders for data that was never sent. The
+			// loss of a tail is found from the next data or SPM instead.
+			r.stats.NCFsBeyond++
+			continue
 		}
 		s := w.slot(q)
 		if s.state.missing() {

@@ -115,32 +115,59 @@ func TestPeerExpiry(t *testing.T) {
 	}
 }
 
-// At most MaxPeers sessions are tracked; packets of others are dropped and
-// counted until one expires.
+// At most MaxPeers sessions are tracked: a new one takes the place of the
+// stalest, preferring one never confirmed by an SPM, so that a live feed
+// always gets through. Before: 20 forged ODATA from new GSIs, sent before
+// the publisher started, kept it out for 300 s.
 func TestMaxPeers(t *testing.T) {
 	cfg := config()
 	cfg.MaxPeers = 2
-	cfg.PeerExpiry = time.Second
 	h := newRT(t, cfg)
+	live := spm(1, 1, 0) // a confirmed session
+	live.TSI.SPort = 999
+	h.ok(t0, live)
 	for i := range 5 {
 		d := odata(1, 0)
 		d.TSI.SPort = uint16(1000 + i)
-		err := h.in(t0, d)
-		if (i < 2) != (err == nil) {
-			t.Fatalf("peer %d: %v", i, err)
-		}
+		h.ok(at(time.Duration(i)*ms), d) // each evicts the unconfirmed one before it
+		h.events()                       // which drains
 	}
-	if st := h.r.Stats(); st.DroppedPeers != 3 || h.r.Peers() != 2 {
-		t.Fatalf("stats %+v", st)
+	if st := h.r.Stats(); st.PeersEvicted != 4 || st.DroppedPeers != 0 || h.r.Peers() != 2 {
+		t.Fatalf("%d peers, stats %+v", h.r.Peers(), st)
 	}
-	h.r.HandleTimeout(at(time.Second))
+	d := odata(1, 0)
+	d.TSI.SPort = 999
+	if err := h.in(at(10*ms), d); err != nil {
+		t.Fatalf("the confirmed session lost its place: %v", err)
+	}
+}
+
+// Expired sessions count while they drain (their data is still on its way
+// to the application), up to MaxPeers of them; a session that never sent
+// an SPM expires after UnconfirmedExpiry.
+func TestMaxPeersDraining(t *testing.T) {
+	cfg := config()
+	cfg.MaxPeers = 2
+	h := newRT(t, cfg)
+	for i := range 2 {
+		d := odata(1, 0)
+		d.TSI.SPort = uint16(1000 + i)
+		h.ok(t0, d)
+	}
+	h.r.HandleTimeout(at(receiver.DefaultUnconfirmedExpiry))
 	if h.r.Peers() != 2 {
 		t.Fatal("draining peers must still count")
 	}
-	h.events()
 	d := odata(1, 0)
 	d.TSI.SPort = 2000
-	h.ok(at(time.Second), d)
+	if err := h.in(at(receiver.DefaultUnconfirmedExpiry), d); !errors.Is(err, receiver.ErrDropped) {
+		t.Fatalf("a new session while MaxPeers drain: %v", err)
+	}
+	h.events()
+	h.ok(at(receiver.DefaultUnconfirmedExpiry), d)
+	if st := h.r.Stats(); st.PeersUnconfirmed != 2 || st.DroppedPeers != 1 {
+		t.Fatalf("stats %+v", st)
+	}
 }
 
 // Ignored TSIs (our own source looping back) are dropped.

@@ -12,7 +12,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/tickcast/tickcast/pgm/receiver"
 	"github.com/tickcast/tickcast/pgm/wire"
 )
 
@@ -98,6 +97,7 @@ func TestGarbageAndForgeries(t *testing.T) {
 
 	var m0 runtime.MemStats
 	runtime.ReadMemStats(&m0)
+	floodStart := time.Now()
 	for round := range 200 {
 		var pkts [][]byte
 		// Random bytes, of every length up to a datagram.
@@ -183,8 +183,13 @@ func TestGarbageAndForgeries(t *testing.T) {
 		ss.Source.IgnoredTSI == 0 || st.Receiver.DroppedPeers == 0 {
 		t.Errorf("garbage not counted as such: receiver %+v source %+v", st.Receiver, ss.Source)
 	}
-	if st.Receiver.PeersNew > receiver.DefaultMaxPeers+1 {
-		t.Errorf("%d peers: unbounded", st.Receiver.PeersNew)
+	// Forged sessions take the places of forged ones (never confirmed by
+	// an SPM), at a bounded rate: 32 at once, 32 a second.
+	if limit := 1 + 32 + 32*uint64(time.Since(floodStart).Seconds()+1); st.Receiver.PeersNew > limit {
+		t.Errorf("%d new peers in %v: more than the new-session rate allows (%d)", st.Receiver.PeersNew, time.Since(floodStart), limit)
+	}
+	if st.Receiver.PeersEvicted == 0 {
+		t.Error("no forged session was evicted: the table must have been full")
 	}
 	if grow := int64(m1.HeapInuse) - int64(m0.HeapInuse); grow > 64<<20 {
 		t.Errorf("heap grew by %d MB under garbage", grow>>20)

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tickcast/tickcast/internal/ratelog"
 	"github.com/tickcast/tickcast/pgm/receiver"
 	"github.com/tickcast/tickcast/pgm/wire"
 )
@@ -91,6 +92,10 @@ type Receiver struct {
 	r     *receiver.Receiver
 	stats ReceiverStats
 	ev    receiver.Event // the event being consumed: a pointer to it goes to the Consumer
+
+	// What was last logged about sessions pushed out or not believed.
+	evicted, refused, implausible uint64
+	hostileLog                    ratelog.Limiter
 }
 
 // NewReceiver opens the socket and starts receiving. It stops when ctx is
@@ -102,7 +107,8 @@ func NewReceiver(ctx context.Context, ep Endpoint, cfg ReceiverConfig, c Consume
 	if err != nil {
 		return nil, fmt.Errorf("pgm/transport: %s: %w", ep, err)
 	}
-	x := &Receiver{ep: ep, log: cfg.Logger, c: c, r: r, done: make(chan struct{})}
+	x := &Receiver{ep: ep, log: cfg.Logger, c: c, r: r, done: make(chan struct{}),
+		hostileLog: ratelog.Limiter{Every: 10 * time.Second}}
 	if x.log == nil {
 		x.log = slog.Default()
 	}
@@ -223,6 +229,7 @@ func (x *Receiver) run() {
 			x.r.HandleDatagram(now, from, b) // what it drops, it counts
 		}
 		x.r.HandleTimeout(now)
+		x.logHostile(now)
 		for {
 			tx, ok := x.r.Poll(now)
 			if !ok {
@@ -265,6 +272,23 @@ func (x *Receiver) run() {
 		}
 		x.c.Flush(now)
 	}
+}
+
+// logHostile logs, at Warn and at most every 10 s, sessions evicted or
+// refused at the peer limit and packets not believed: a sender on the
+// group that is not the feed's (forged, or a misconfigured program).
+func (x *Receiver) logHostile(now time.Time) {
+	st := x.r.Stats()
+	if st.PeersEvicted == x.evicted && st.DroppedPeers == x.refused && st.DroppedImplausible == x.implausible {
+		return
+	}
+	if ok, _ := x.hostileLog.Allow(now); !ok {
+		return
+	}
+	x.log.Warn("pgm: foreign or forged packets on the group", "endpoint", x.ep.String(),
+		"sessions_evicted", st.PeersEvicted-x.evicted, "sessions_refused", st.DroppedPeers-x.refused,
+		"implausible_sqns", st.DroppedImplausible-x.implausible)
+	x.evicted, x.refused, x.implausible = st.PeersEvicted, st.DroppedPeers, st.DroppedImplausible
 }
 
 // flushLocked sends the NAKs and SPMRs in wb. They are few, so x.mu stays

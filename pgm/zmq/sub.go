@@ -40,15 +40,22 @@ type SubConfig struct {
 // EventKind says what an Event reports.
 type EventKind uint8
 
+// Events are about the sources a Sub follows: those that delivered at least
+// one well-formed message. A source that never did (a forged TSI, a
+// program sending junk to the group) reports nothing: its losses are
+// counted in SubStats.UnfollowedLosses, not reported as the line's. A
+// source's losses before its first message are held (added up) and
+// reported with it.
 const (
-	// PeerUp: a PGM source (TSI) heard for the first time.
+	// PeerUp: a PGM source (TSI) delivered its first message.
 	PeerUp EventKind = iota + 1
-	// PeerDown: a source sent no SPM for the peer expiry time and is
-	// forgotten; everything it sent was delivered or reported lost.
+	// PeerDown: a followed source ended its session (OPT_FIN), or sent no
+	// SPM for the peer expiry time, and is forgotten; everything it sent
+	// was delivered or reported lost.
 	PeerDown
-	// Loss: sequence numbers SQN..SQN+Count-1 of a source can never be
-	// delivered. Its stream resynchronises at the next message boundary;
-	// Discarded messages cut by the loss were dropped whole.
+	// Loss: sequence numbers SQN..SQN+Count-1 of a followed source can
+	// never be delivered. Its stream resynchronises at the next message
+	// boundary; Discarded messages cut by the loss were dropped whole.
 	Loss
 )
 
@@ -109,7 +116,10 @@ type SubStats struct {
 	Undecoded uint64 // APDUs skipped while waiting for a message boundary
 	Losses    uint64 // Loss events
 	LostSQNs  uint64 // sequence numbers in them
-	Receiver  transport.ReceiverStats
+	// UnfollowedLosses counts losses of sources that never delivered a
+	// message: not reported, not the line's.
+	UnfollowedLosses uint64
+	Receiver         transport.ReceiverStats
 }
 
 // Sub is a ZeroMQ SUB socket on a PGM endpoint: it receives the messages of
@@ -141,15 +151,24 @@ type Sub struct {
 	timer   *time.Timer
 
 	// The socket goroutine's state.
-	cur      *Batch
-	decoders map[wire.TSI]*apdu.Decoder
-	mu       sync.Mutex // guards st for Stats
-	st       SubStats
+	cur     *Batch
+	sources map[wire.TSI]*stream
+	mu      sync.Mutex // guards st for Stats
+	st      SubStats
 }
 
 var _ transport.Consumer = (*subConsumer)(nil)
 
 type subConsumer Sub
+
+// stream is one PGM source's message stream.
+type stream struct {
+	dec      apdu.Decoder
+	src      netip.Addr
+	followed bool  // it delivered a message: PeerUp was reported
+	early    Event // its losses before it was followed, added up (Count 0: none)
+	earlyN   int   // how many
+}
 
 // NewSub opens a SUB socket on endpoint (epgm:// or pgm://) and starts
 // receiving. It stops when ctx is done or Close is called.
@@ -169,7 +188,7 @@ func NewSubEndpoint(ctx context.Context, ep transport.Endpoint, cfg SubConfig) (
 	}
 	s := &Sub{maxMsg: cfg.MaxMessageSize, batchBytes: cfg.BatchBytes,
 		ready: make(chan *Batch, q), free: make(chan *Batch, q+1), closed: make(chan struct{}),
-		decoders: make(map[wire.TSI]*apdu.Decoder), timer: time.NewTimer(time.Hour)}
+		sources: make(map[wire.TSI]*stream), timer: time.NewTimer(time.Hour)}
 	s.timer.Stop()
 	if s.maxMsg <= 0 {
 		s.maxMsg = apdu.DefaultMaxMessageSize
@@ -312,18 +331,36 @@ func (c *subConsumer) Consume(now time.Time, ev *receiver.Event) {
 	b := s.cur // Room made sure there is one
 	switch ev.Kind {
 	case receiver.EventPeerNew:
-		s.decoders[ev.TSI] = &apdu.Decoder{MaxMessageSize: s.maxMsg}
-		s.event(b, now, Event{Kind: PeerUp, TSI: ev.TSI, Source: ev.Source})
+		s.sources[ev.TSI] = &stream{dec: apdu.Decoder{MaxMessageSize: s.maxMsg}, src: ev.Source}
 	case receiver.EventPeerExpired:
-		if d := s.decoders[ev.TSI]; d != nil {
-			s.reset(d)
-			delete(s.decoders, ev.TSI)
+		if st := s.sources[ev.TSI]; st != nil {
+			s.reset(&st.dec)
+			delete(s.sources, ev.TSI)
+			if st.followed {
+				s.event(b, now, Event{Kind: PeerDown, TSI: ev.TSI})
+			} else if st.earlyN > 0 {
+				s.mu.Lock()
+				s.st.UnfollowedLosses += uint64(st.earlyN)
+				s.mu.Unlock()
+			}
 		}
-		s.event(b, now, Event{Kind: PeerDown, TSI: ev.TSI})
 	case receiver.EventLoss:
+		st := s.sources[ev.TSI]
+		if st == nil {
+			return
+		}
 		e := Event{Kind: Loss, TSI: ev.TSI, SQN: ev.SQN, Count: ev.Count}
-		if d := s.decoders[ev.TSI]; d != nil {
-			e.Discarded = s.reset(d)
+		e.Discarded = s.reset(&st.dec)
+		if !st.followed {
+			// Held until it delivers a message, if it ever does.
+			if st.earlyN == 0 {
+				st.early = e
+			} else {
+				st.early.Count += e.Count
+				st.early.Discarded += e.Discarded
+			}
+			st.earlyN++
+			return
 		}
 		s.mu.Lock()
 		s.st.Losses++
@@ -331,11 +368,12 @@ func (c *subConsumer) Consume(now time.Time, ev *receiver.Event) {
 		s.mu.Unlock()
 		s.event(b, now, e)
 	case receiver.EventData:
-		d := s.decoders[ev.TSI]
-		if d == nil { // cannot happen: PeerNew comes first
-			d = &apdu.Decoder{MaxMessageSize: s.maxMsg}
-			s.decoders[ev.TSI] = d
+		st := s.sources[ev.TSI]
+		if st == nil { // cannot happen: PeerNew comes first
+			st = &stream{dec: apdu.Decoder{MaxMessageSize: s.maxMsg}, src: ev.Source}
+			s.sources[ev.TSI] = st
 		}
+		d := &st.dec
 		before := d.Stats()
 		err := d.Feed(ev.Payload)
 		after := d.Stats()
@@ -352,6 +390,17 @@ func (c *subConsumer) Consume(now time.Time, ev *receiver.Event) {
 		subs := *s.subs.Load()
 		var delivered, filtered, nbytes uint64
 		for m := d.Next(); m != nil; m = d.Next() {
+			if !st.followed {
+				st.followed = true
+				s.event(b, now, Event{Kind: PeerUp, TSI: ev.TSI, Source: st.src})
+				if st.earlyN > 0 {
+					s.mu.Lock()
+					s.st.Losses++
+					s.st.LostSQNs += uint64(st.early.Count)
+					s.mu.Unlock()
+					s.event(b, now, st.early)
+				}
+			}
 			if !match(subs, m[0]) {
 				filtered++
 				continue
