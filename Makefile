@@ -18,7 +18,7 @@ generate:
 bench:
 	go test -run '^$$' -bench . -benchmem ./schema ./publisher ./topic ./pgm/... ./e2e
 
-# A minute of fuzzing per decoder that reads untrusted bytes.
+# A minute of fuzzing per decoder and state machine that reads untrusted bytes.
 fuzz:
 	go test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./schema
 	go test -run '^$$' -fuzz FuzzParseMessage -fuzztime 60s ./zmtp
@@ -26,3 +26,7 @@ fuzz:
 	go test -run '^$$' -fuzz FuzzParsePacket -fuzztime 60s ./pgm/wire
 	go test -run '^$$' -fuzz FuzzParseOptions -fuzztime 60s ./pgm/wire
 	go test -run '^$$' -fuzz FuzzDecoder -fuzztime 60s ./pgm/apdu
+	go test -run '^$$' -fuzz FuzzPackDecode -fuzztime 60s ./pgm/apdu
+	go test -run '^$$' -fuzz FuzzReceiver -fuzztime 60s ./pgm/receiver
+	go test -run '^$$' -fuzz FuzzSource -fuzztime 60s ./pgm/source
+	go test -run '^$$' -fuzz FuzzFeed -fuzztime 60s ./subscriber

@@ -1,0 +1,117 @@
+package subscriber
+
+import (
+	"testing"
+	"time"
+
+	"github.com/tickcast/tickcast/schema"
+	"github.com/tickcast/tickcast/topic"
+)
+
+// FuzzFeed drives the feed state machine with messages decoded from the
+// fuzz input, as a hostile line would send them: two lines, a few sessions,
+// topics and stream and topic sequence numbers that mostly move on from
+// where they were and sometimes jump anywhere, heartbeats with any
+// interval, raw garbage, transport events and time passing. After every
+// step: nothing panics, every event is well formed, the topics per session
+// stay under the limit, and what was delivered and reported missing never
+// goes back within a session (but for the reported EventBackwards).
+func FuzzFeed(f *testing.F) {
+	f.Add([]byte{0, 0, 1, 1, 2, 0, 1, 1, 3, 1, 0, 2, 0, 9})
+	f.Add([]byte{0, 0, 0, 255, 255, 0, 0, 0, 1, 1, 4, 5, 6, 2, 7, 7, 7})
+	f.Add([]byte{3, 0, 1, 200, 0, 0, 2, 10, 1, 1, 3, 0, 0, 0, 5})
+	f.Fuzz(func(t *testing.T, prog []byte) {
+		var set topic.Set
+		set.Add(nil)
+		fd := newFeed(&set, 0, 10*time.Millisecond)
+		fd.maxTopics, fd.topicIdle = 4, time.Second
+		now := time.Unix(1_700_000_000, 0)
+		lines := []*line{fd.addLine("A", now), fd.addLine("B", now)}
+		enc := schema.NewEncoder(0)
+		stream := map[uint64]uint64{1: 0, 2: 0}
+		seq := map[string]uint64{}
+		topics := []string{"A", "B", "C", "D", "E", "F"}
+		next := func() byte {
+			if len(prog) == 0 {
+				return 0
+			}
+			b := prog[0]
+			prog = prog[1:]
+			return b
+		}
+		var ticks []schema.Tick
+		for len(prog) > 0 {
+			op, l := next(), lines[next()%2]
+			session := uint64(1 + op%2)
+			tp := topics[next()%6]
+			var h schema.Header
+			h.Session = session
+			switch jump := next(); {
+			case jump == 255:
+				h.StreamSeq = uint64(next())<<56 | uint64(next())<<8
+			default:
+				stream[session] += uint64(jump % 4)
+				h.StreamSeq = stream[session]
+			}
+			switch op % 8 {
+			case 0, 1, 2: // ticks
+				h.Type = schema.Batch
+				n := 1 + int(next()%4)
+				first := seq[tp] + 1
+				if j := next(); j > 200 {
+					first = uint64(j)<<40 | uint64(next())
+				} else {
+					first += uint64(j % 3)
+				}
+				ticks = ticks[:0]
+				for i := range n {
+					ticks = append(ticks, schema.Tick{Seq: first + uint64(i)})
+				}
+				seq[tp] = max(seq[tp], first+uint64(n)-1)
+				body := enc.Encode(h, ticks)
+				fd.message(l, &Raw{Topic: []byte(tp), Body: body, Frames: 2, Size: len(body)}, now)
+			case 3: // topic heartbeat
+				h.Type, h.TopicSeq = schema.TopicHeartbeat, seq[tp]+uint64(next()%3)
+				body := enc.Encode(h, nil)
+				fd.message(l, &Raw{Topic: []byte(tp), Body: body, Frames: 2, Size: len(body)}, now)
+			case 4: // control
+				h.Type, h.Heartbeat = schema.Heartbeat, int64(next())<<uint(next()%64)
+				if next()%4 == 0 {
+					h.Type = schema.EndOfSession
+				}
+				body := enc.Encode(h, nil)
+				fd.message(l, &Raw{Topic: []byte(schema.ControlTopic), Body: body, Frames: 2, Size: len(body)}, now)
+			case 5: // garbage
+				body := prog[:min(len(prog), int(next()))]
+				fd.message(l, &Raw{Topic: []byte(tp), Body: body, Frames: int(next() % 4), Size: len(body)}, now)
+			case 6: // transport
+				fd.lineEvent(l, LineEvent{Kind: LineEventKind(1 + next()%3), Lost: uint64(next())}, now)
+			case 7: // time
+				now = now.Add(time.Duration(next()) * time.Millisecond * 10)
+				fd.timeout(now)
+			}
+			for fd.pending() {
+				ev := fd.pop()
+				switch ev.Kind {
+				case EventGap:
+					if ev.Gap.Received-ev.Gap.Expected != ev.Gap.Missing || ev.Gap.Missing == 0 {
+						t.Fatalf("gap %+v", ev.Gap)
+					}
+				case EventTicks:
+					for i := 1; i < len(ev.Ticks); i++ {
+						if ev.Ticks[i].Seq != ev.Ticks[i-1].Seq+1 {
+							t.Fatalf("ticks out of order: %v", ev.Ticks)
+						}
+					}
+				case 0:
+					t.Fatal("an event of no kind")
+				}
+			}
+			for _, s := range fd.sessions {
+				if len(s.topics) > fd.maxTopics {
+					t.Fatalf("%d topics, limit %d", len(s.topics), fd.maxTopics)
+				}
+			}
+		}
+	})
+}
