@@ -153,6 +153,8 @@ type Pub struct {
 	linger           time.Duration
 	log              *slog.Logger
 	refusedLog       ratelog.Limiter
+	cutLog           ratelog.Limiter // peers cut off: a hostile client can make many
+	acceptLog        ratelog.Limiter
 
 	mu     sync.Mutex // guards peers, conns, and changes to active
 	peers  []*peer    // every connected peer, subscribed or not
@@ -191,7 +193,8 @@ func Listen(endpoint string, opts ...PubOption) (*Pub, error) {
 	p := &Pub{endpoint: endpointOf(ln.Addr()), ln: ln, hwm: DefaultSendHWM, maxBytes: DefaultSendBuffer,
 		maxQueued: DefaultMaxQueued, maxPeers: DefaultMaxPeers, subscribeTimeout: DefaultSubscribeTimeout,
 		stallTimeout: DefaultStallTimeout, linger: DefaultLinger, log: slog.Default(),
-		refusedLog: ratelog.Limiter{Every: 10 * time.Second}}
+		refusedLog: ratelog.Limiter{Every: 10 * time.Second}, cutLog: ratelog.Limiter{Every: 10 * time.Second},
+		acceptLog: ratelog.Limiter{Every: 10 * time.Second}}
 	for _, o := range opts {
 		o(p)
 	}
@@ -233,7 +236,9 @@ func (p *Pub) accept() {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			p.log.Warn("zmtp: accept", "endpoint", p.endpoint, "err", err)
+			if ok, more := p.acceptLog.Allow(time.Now()); ok {
+				p.log.Warn("zmtp: accept", "endpoint", p.endpoint, "err", err, "others_since_last_log", more)
+			}
 			time.Sleep(10 * time.Millisecond) // out of descriptors, say: do not spin
 			continue
 		}
@@ -581,9 +586,7 @@ func (pe *peer) write() {
 						return
 					}
 					if errors.Is(err, os.ErrDeadlineExceeded) {
-						p.cut.Add(1)
-						p.log.Warn("zmtp: subscriber disconnected: it stopped reading", "endpoint", p.endpoint,
-							"peer", pe.addr, "stalled", p.stallTimeout)
+						p.cutOff(pe.addr, fmt.Errorf("it stopped reading: no write accepted for %v", p.stallTimeout))
 					}
 					pe.fail(err)
 					return
@@ -617,9 +620,7 @@ func (pe *peer) kicked() bool {
 	if err == nil {
 		return false
 	}
-	p := pe.pub
-	p.cut.Add(1)
-	p.log.Warn("zmtp: subscriber disconnected", "endpoint", p.endpoint, "peer", pe.addr, "reason", err)
+	pe.pub.cutOff(pe.addr, err)
 	pe.close()
 	return true
 }
@@ -673,9 +674,7 @@ func (pe *peer) read() {
 		w += n
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) && !subscribed {
-				p.cut.Add(1)
-				p.log.Info("zmtp: closing a connection that subscribed to nothing", "endpoint", p.endpoint,
-					"peer", pe.addr, "after", p.subscribeTimeout)
+				p.cutOff(pe.addr, fmt.Errorf("no subscription in %v", p.subscribeTimeout))
 			}
 			pe.fail(err)
 			return
@@ -685,9 +684,18 @@ func (pe *peer) read() {
 
 // cutOff disconnects a peer that broke the protocol or the limits.
 func (pe *peer) cutOff(err error) {
-	pe.pub.cut.Add(1)
-	pe.pub.log.Warn("zmtp: subscriber disconnected", "endpoint", pe.pub.endpoint, "peer", pe.addr, "err", err)
+	pe.pub.cutOff(pe.addr, err)
 	pe.close()
+}
+
+// cutOff counts a peer cut off and logs it: at Warn, at most every 10 s
+// with the count since (a hostile client can reconnect at will).
+func (p *Pub) cutOff(addr string, reason error) {
+	p.cut.Add(1)
+	if ok, more := p.cutLog.Allow(time.Now()); ok {
+		p.log.Warn("zmtp: subscriber disconnected", "endpoint", p.endpoint, "peer", addr, "reason", reason,
+			"others_since_last_log", more)
+	}
 }
 
 // handle takes one message or command from the peer; it reports whether

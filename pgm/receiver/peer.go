@@ -18,6 +18,7 @@ type peer struct {
 	lastSPM   uint32 // SPM sequence number, to drop SPMs that go backwards
 	expiresAt int64  // PeerExpiry after the last SPM (UnconfirmedExpiry after creation)
 	heardAt   int64  // when a plausible packet was last heard from it
+	packets   uint64 // plausible packets heard from it
 
 	spmrPending   bool  // an SPMR goes out at spmrAt unless an SPM comes first
 	spmrAt        int64 //
@@ -51,6 +52,12 @@ func newPeer(tsi wire.TSI, src netip.Addr, size int) *peer {
 		naks:     make([]uint32, 0, size),
 		announce: true,
 	}
+}
+
+// heard notes a plausible packet from p at t.
+func (p *peer) heard(t int64) {
+	p.heardAt = t
+	p.packets++
 }
 
 // deadline returns the peer's next timer.

@@ -195,7 +195,7 @@ func (r *Receiver) downstream(t int64, tsi wire.TSI, dport uint16, from netip.Ad
 		return nil, errPeers
 	}
 	if len(r.live) >= r.cfg.MaxPeers {
-		r.evictStalest()
+		r.evictWeakest(t)
 	}
 	p := newPeer(tsi, from.Unmap(), r.cfg.WindowSQNs)
 	if old := r.lastOf[tsi]; old != nil {
@@ -235,21 +235,33 @@ func (r *Receiver) takeNewPeer(t int64) bool {
 	return true
 }
 
-// evictStalest expires a live session to make room for a new one: one
-// never confirmed by an SPM if there is one, else the one heard least
-// recently. A live feed, confirmed and heard all the time, is the last to go.
-func (r *Receiver) evictStalest() {
-	var victim *peer
-	for _, p := range r.live {
+// evictSilence is how long a confirmed session must have been silent to be
+// evicted before busier ones.
+const evictSilence = 5 * int64(time.Second)
+
+// evictWeakest expires a live session to make room for a new one: one
+// never confirmed by an SPM if there is one (the one with the fewest
+// packets), else one silent for evictSilence (the stalest), else the one
+// with the fewest packets. A live feed, confirmed and heard all along, is
+// the last to go: a burst of forged sessions, confirmed or not, takes the
+// places of forged ones.
+func (r *Receiver) evictWeakest(t int64) {
+	class := func(p *peer) (int, int64) {
 		switch {
-		case victim == nil:
-			victim = p
-		case p.seenSPM != victim.seenSPM:
-			if !p.seenSPM {
-				victim = p
-			}
-		case p.heardAt < victim.heardAt:
-			victim = p
+		case !p.seenSPM:
+			return 0, int64(p.packets)
+		case t-p.heardAt > evictSilence:
+			return 1, p.heardAt
+		}
+		return 2, int64(p.packets)
+	}
+	var victim *peer
+	var vc int
+	var vk int64
+	for _, p := range r.live {
+		c, k := class(p)
+		if victim == nil || c < vc || c == vc && k < vk {
+			victim, vc, vk = p, c, k
 		}
 	}
 	if victim != nil {
@@ -271,7 +283,7 @@ func (r *Receiver) plausibleAhead(t int64, p *peer, ahead uint32) bool {
 			return false
 		}
 	}
-	p.heardAt = t
+	p.heard(t)
 	return true
 }
 

@@ -27,7 +27,7 @@ func (r *Receiver) onData(t int64, p *peer, d *wire.Data) error {
 				return errImplausible
 			}
 		} else {
-			p.heardAt = t
+			p.heard(t)
 		}
 		r.updateTrail(p, d.Trail)
 	}
@@ -243,7 +243,7 @@ func (r *Receiver) onSPM(t int64, p *peer, m *wire.SPM) error {
 			return errImplausible
 		}
 	} else {
-		p.heardAt = t
+		p.heard(t)
 	}
 	r.stats.SPMs++
 	// Unlike OpenPGM, the first SPM is accepted whatever its sqn; OpenPGM

@@ -219,3 +219,29 @@ func TestReceiverWrap(t *testing.T) {
 	h.ok(at(13*ms), odata(3, 0xFFFFFFFF))
 	h.expectEvents("loss 4294967293..4294967294", "rdata 4294967295", "rdata 0", "rdata 1", "data 2", "data 3")
 }
+
+// A burst of forged sessions, confirmed by SPMs of their own, while the
+// real feed is quiet (heard a moment ago, not this instant), takes the
+// places of forged sessions, never the real one's: eviction goes by
+// evidence (packets heard), not by who spoke last.
+func TestABurstOfForgedSessionsCannotEvictAQuietFeed(t *testing.T) {
+	h := newRT(t, config())
+	h.ok(t0, spm(1, 1, 0))
+	for i := range 50 { // the real feed: data a while
+		h.ok(at(time.Duration(i)*ms), odata(uint32(1+i), 0))
+	}
+	h.events()
+	quiet := at(250 * ms) // quiet for 200 ms: between two heartbeats
+	for i := range 40 {
+		s := spm(1, 0, uint32(i*1000))
+		s.TSI.GSI = wire.GSI{9, byte(i)}
+		h.in(quiet, s) // some are refused by the new-session rate
+		h.events()
+	}
+	if err := h.in(quiet.Add(ms), odata(51, 0)); err != nil {
+		t.Fatalf("the real session lost its place: %v (stats %+v)", err, h.r.Stats())
+	}
+	if st := h.r.Stats(); st.PeersEvicted == 0 {
+		t.Fatalf("no forged session evicted: %+v", st)
+	}
+}
