@@ -80,7 +80,7 @@ func TestPGMFeed(t *testing.T) {
 			for {
 				ev, err := sub.Next()
 				if err != nil {
-					t.Fatalf("Next: %v; got %d+%d ticks", err, len(got["A"]), len(got["AB"]))
+					t.Fatalf("Next: %v; got %d+%d ticks; subscriber %+v", err, len(got["A"]), len(got["AB"]), sub.Stats())
 				}
 				switch ev.Kind {
 				case subscriber.EventTicks:

@@ -135,12 +135,10 @@ func NewReceiver(ctx context.Context, ep Endpoint, cfg ReceiverConfig, c Consume
 // Endpoint returns the endpoint the Receiver listens to.
 func (x *Receiver) Endpoint() Endpoint { return x.ep }
 
-// Wake makes the Receiver offer events to its Consumer again after Room
-// said no. It never blocks.
+// Wake makes the Receiver run a round now: offer events to its Consumer
+// again after Room said no, and call Flush again (a consumer whose Flush
+// could not hand its data over calls it once it can). It never blocks.
 func (x *Receiver) Wake() {
-	if !x.stalled.Load() {
-		return
-	}
 	x.wakeFlag.Store(true)
 	// Interrupt a blocked read; the loop sees the flag after setting its
 	// own deadline, so a wake between the two is not lost either.

@@ -143,6 +143,7 @@ type Sub struct {
 
 	ready   chan *Batch
 	free    chan *Batch
+	behind  atomic.Bool // the consumer side could not hand a batch over, or had none free
 	closed  chan struct{}
 	once    sync.Once
 	stopCtx func() bool // unregisters the context's AfterFunc
@@ -248,7 +249,12 @@ func (s *Sub) Next(deadline time.Time) (*Batch, error) {
 		s.held.reset()
 		s.free <- s.held // never blocks: there are as many places as batches
 		s.held = nil
-		s.rcv.Wake() // the socket's goroutine may be waiting for a batch
+		if s.behind.Swap(false) {
+			// The socket's goroutine found no room for a batch, or could
+			// not hand one over: it may be waiting in a read with data in
+			// hand. Now there is room.
+			s.rcv.Wake()
+		}
 	}
 	var timeout <-chan time.Time
 	if !deadline.IsZero() {
@@ -307,6 +313,7 @@ func (c *subConsumer) Room() bool {
 		return true
 	}
 	if s.cur != nil && !s.cur.empty() {
+		s.behind.Store(true) // before trying: Next's check comes after its take
 		select {
 		case s.ready <- s.cur:
 			s.cur = nil
@@ -315,6 +322,7 @@ func (c *subConsumer) Room() bool {
 		}
 	}
 	if s.cur == nil {
+		s.behind.Store(true)
 		select {
 		case s.cur = <-s.free:
 		default:
@@ -449,6 +457,11 @@ func (c *subConsumer) Flush(time.Time) {
 	s := (*Sub)(c)
 	if s.cur == nil || s.cur.empty() {
 		return
+	}
+	if len(s.ready) == cap(s.ready) {
+		// Next is behind: this batch waits here, and Next must wake the
+		// socket's goroutine to hand it over (no more datagrams may come).
+		s.behind.Store(true)
 	}
 	select {
 	case s.ready <- s.cur:
