@@ -193,13 +193,14 @@ func TestConnectionLimitAndIdleConnections(t *testing.T) {
 	goodSubscriber(t, p, good)
 }
 
-// A connection's subscriptions are bounded; beyond, it is disconnected.
-// Before: 150,000 SUBSCRIBEs took 164 MB, kept after the disconnect.
+// A connection's subscriptions are bounded (10,000 prefixes); beyond, it is
+// disconnected. Before: 150,000 SUBSCRIBEs took 164 MB, kept after the
+// disconnect.
 func TestSubscriptionsPerConnectionAreBounded(t *testing.T) {
 	p := listen(t)
 	c := rawSub(t, p, false)
 	var b []byte
-	for i := range maxSubscriptions + 1 {
+	for i := range DefaultMaxSubscriptions + 1 {
 		var prefix [8]byte
 		binary.BigEndian.PutUint64(prefix[:], uint64(i))
 		b = appendSubscription(b, true, prefix[:])

@@ -83,10 +83,12 @@ const (
 	// sends single-frame messages and commands, so a few frames are plenty.
 	maxSubscription = 64 << 10
 	maxSubFrames    = 4
-	// maxSubscriptions and maxSubscriptionBytes bound what one connection
-	// may subscribe to (distinct prefixes, and their bytes together).
-	maxSubscriptions     = 100_000
-	maxSubscriptionBytes = 4 << 20
+	// DefaultMaxSubscriptions and maxSubscriptionBytes bound what one
+	// connection may subscribe to (distinct prefixes, and their bytes
+	// together): prefixes are for groups of topics, and a hostile client
+	// reconnecting in a loop costs a Pub the work of each subscription.
+	DefaultMaxSubscriptions = 10_000
+	maxSubscriptionBytes    = 1 << 20
 	// maxPingContext is the most a PING's context may hold (ZMTP 3.1: 16
 	// octets).
 	maxPingContext = 16
@@ -132,6 +134,10 @@ func WithStallTimeout(d time.Duration) PubOption {
 	return func(p *Pub) { p.stallTimeout = max(d, time.Millisecond) }
 }
 
+// WithMaxSubscriptions sets how many distinct prefixes one connection may
+// subscribe to (default 10,000); one that subscribes to more is cut off.
+func WithMaxSubscriptions(n int) PubOption { return func(p *Pub) { p.maxSubs = max(n, 1) } }
+
 // WithLinger sets how long Close waits for queued messages (default 1s).
 func WithLinger(d time.Duration) PubOption { return func(p *Pub) { p.linger = d } }
 
@@ -148,6 +154,7 @@ type Pub struct {
 	maxBytes         int
 	maxQueued        int64
 	maxPeers         int
+	maxSubs          int
 	subscribeTimeout time.Duration
 	stallTimeout     time.Duration
 	linger           time.Duration
@@ -191,8 +198,9 @@ func Listen(endpoint string, opts ...PubOption) (*Pub, error) {
 		return nil, fmt.Errorf("zmtp: listen %s: %w", endpoint, err)
 	}
 	p := &Pub{endpoint: endpointOf(ln.Addr()), ln: ln, hwm: DefaultSendHWM, maxBytes: DefaultSendBuffer,
-		maxQueued: DefaultMaxQueued, maxPeers: DefaultMaxPeers, subscribeTimeout: DefaultSubscribeTimeout,
-		stallTimeout: DefaultStallTimeout, linger: DefaultLinger, log: slog.Default(),
+		maxQueued: DefaultMaxQueued, maxPeers: DefaultMaxPeers, maxSubs: DefaultMaxSubscriptions,
+		subscribeTimeout: DefaultSubscribeTimeout,
+		stallTimeout:     DefaultStallTimeout, linger: DefaultLinger, log: slog.Default(),
 		refusedLog: ratelog.Limiter{Every: 10 * time.Second}, cutLog: ratelog.Limiter{Every: 10 * time.Second},
 		acceptLog: ratelog.Limiter{Every: 10 * time.Second}}
 	for _, o := range opts {
@@ -734,8 +742,8 @@ func (pe *peer) handle(m message) (subscribed bool, err error) {
 // subscribe adds a subscription, within the connection's bounds.
 func (pe *peer) subscribe(prefix []byte) error {
 	n := pe.subs.Len()
-	if n >= maxSubscriptions || pe.subBytes+len(prefix) > maxSubscriptionBytes {
-		return fmt.Errorf("%w: more than %d subscriptions or %d bytes of them", ErrProtocol, maxSubscriptions, maxSubscriptionBytes)
+	if n >= pe.pub.maxSubs || pe.subBytes+len(prefix) > maxSubscriptionBytes {
+		return fmt.Errorf("%w: more than %d subscriptions or %d bytes of them", ErrProtocol, pe.pub.maxSubs, maxSubscriptionBytes)
 	}
 	pe.subs.Add(prefix)
 	if pe.subs.Len() > n {
