@@ -1,11 +1,15 @@
 package zmtp
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"path/filepath"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -311,4 +315,52 @@ func TestSubSurvivesAPingFloodingPublisher(t *testing.T) {
 		t.Fatal("Close blocked")
 	}
 	t.Logf("line down seen: %v, PINGs not answered: %d", down, s.pongsSkipped)
+}
+
+// A publisher that is not there is visible at the default level (Warn):
+// once at the first failure, then at most every 30 s, with the count; and
+// its coming back is said too.
+func TestAnUnreachableEndpointIsLoggedRateLimited(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nobody listens: connections are refused
+	var buf lockedBuffer
+	s, err := Dial("tcp://"+addr, WithReconnect(10*time.Millisecond),
+		WithSubLogger(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelWarn}))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	waitFor(t, "a warning", func() bool { return strings.Contains(buf.String(), "cannot connect") })
+	time.Sleep(300 * time.Millisecond) // some 30 more attempts
+	if n := strings.Count(buf.String(), "cannot connect"); n != 1 {
+		t.Fatalf("%d warnings in 300 ms of refused connections, want 1:\n%s", n, buf.String())
+	}
+	p, err := Listen("tcp://" + addr)
+	if err != nil {
+		t.Skipf("the port was taken meanwhile: %v", err)
+	}
+	defer p.Close()
+	s.Subscribe(nil)
+	waitFor(t, "the reconnection", func() bool { return strings.Contains(buf.String(), "connected") && strings.Contains(buf.String(), "after_failed_attempts") })
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
