@@ -345,7 +345,9 @@ func TestAnUnreachableEndpointIsLoggedRateLimited(t *testing.T) {
 	}
 	defer p.Close()
 	s.Subscribe(nil)
-	waitFor(t, "the reconnection", func() bool { return strings.Contains(buf.String(), "connected") && strings.Contains(buf.String(), "after_failed_attempts") })
+	waitFor(t, "the reconnection", func() bool {
+		return strings.Contains(buf.String(), "connected") && strings.Contains(buf.String(), "after_failed_attempts")
+	})
 }
 
 type lockedBuffer struct {
