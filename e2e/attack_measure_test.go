@@ -48,14 +48,18 @@ type measurement struct {
 	odata, repair   int64 // bytes on the group
 }
 
-func measureRun(t *testing.T, bin, endpoint string, attack func(stop <-chan struct{})) measurement {
+func measureRun(t *testing.T, bin, endpoint string, rate int, pre func(), attack func(stop <-chan struct{})) measurement {
 	const d = 10 * time.Second
 	sub := exec.Command(bin, "sub", "--endpoint", endpoint, "--quiet", "--json", "--until-end", "--timeout", "90s")
 	var subOut bytes.Buffer
 	sub.Stdout = &subOut
 	sub.Start()
 	defer sub.Process.Kill()
-	pub := exec.Command(bin, "pub", "--endpoint", endpoint, "--rate", "100000", "--duration", d.String(),
+	if pre != nil {
+		time.Sleep(300 * time.Millisecond) // the subscriber is up
+		pre()
+	}
+	pub := exec.Command(bin, "pub", "--endpoint", endpoint, "--rate", fmt.Sprint(rate), "--duration", d.String(),
 		"--symbols", "50", "--delay", "1s")
 	var pubOut bytes.Buffer
 	pub.Stdout = &pubOut
@@ -223,12 +227,16 @@ func TestMeasureAttacks(t *testing.T) {
 	}
 	for _, a := range tcpAttacks {
 		addr := port()
-		report(a.name, measureRun(t, bin, "tcp://"+addr, a.mk(addr)))
+		if strings.Contains(os.Getenv("MEASURE_ONLY"), "epgm") {
+			break
+		}
+		report(a.name, measureRun(t, bin, "tcp://"+addr, 100_000, nil, a.mk(addr)))
 	}
 
 	// EPGM.
 	type pgmAttack struct {
 		name   string
+		rate   int  // ticks/s; 0: 100,000
 		before bool // sent before the publisher starts
 		mk     func(f *pgmForger, group [4]byte, port int, tsi wire.TSI, lead uint32, i int) [][]byte
 		nak    bool
@@ -242,7 +250,7 @@ func TestMeasureAttacks(t *testing.T) {
 			b, _ := (&wire.Data{Type: wire.TypeODATA, TSI: tsi, DataPort: uint16(port), SQN: lead + 1<<30, Trail: lead, Payload: []byte("x")}).Append(nil)
 			return [][]byte{b}
 		}},
-		{name: "epgm: one NCF at lead+20,000", mk: func(_ *pgmForger, group [4]byte, port int, tsi wire.TSI, lead uint32, i int) [][]byte {
+		{name: "epgm: one NCF at lead+20,000, 200 ticks/s", rate: 200, mk: func(_ *pgmForger, group [4]byte, port int, tsi wire.TSI, lead uint32, i int) [][]byte {
 			if i > 0 {
 				return nil
 			}
@@ -252,6 +260,13 @@ func TestMeasureAttacks(t *testing.T) {
 			return [][]byte{b}
 		}},
 		{name: "epgm: 20 forged sessions before start", before: true},
+		{name: "epgm: one ODATA at lead+20,000, 200 ticks/s", rate: 200, mk: func(_ *pgmForger, _ [4]byte, port int, tsi wire.TSI, lead uint32, i int) [][]byte {
+			if i > 0 {
+				return nil
+			}
+			b, _ := (&wire.Data{Type: wire.TypeODATA, TSI: tsi, DataPort: uint16(port), SQN: lead + 20_000, Trail: lead, Payload: []byte("x")}).Append(nil)
+			return [][]byte{b}
+		}},
 		{name: "epgm: NAK flood, 2,000/s in-window", nak: true},
 	}
 	for _, a := range pgmAttacks {
@@ -260,14 +275,17 @@ func TestMeasureAttacks(t *testing.T) {
 		ep := fmt.Sprintf("epgm://127.0.0.1;%d.%d.%d.%d:%d", group[0], group[1], group[2], group[3], p)
 		f := newPGMForger(t)
 		var odata, repair atomic.Int64
-		attack := func(stop <-chan struct{}) {
-			if a.before {
+		var pre func()
+		if a.before {
+			pre = func() {
 				for i := range 20 {
 					b, _ := (&wire.Data{Type: wire.TypeODATA, TSI: wire.TSI{GSI: wire.GSI{5, 5, 5, 5, 5, byte(i)}, SPort: 3},
 						DataPort: uint16(p), SQN: 1, Payload: []byte("\x00\x00\x03\x00ab")}).Append(nil)
 					f.send(group, p, b)
 				}
 			}
+		}
+		attack := func(stop <-chan struct{}) {
 			// Count the traffic on the group, and learn the live TSI.
 			fd, _ := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
 			defer unix.Close(fd)
@@ -327,7 +345,11 @@ func TestMeasureAttacks(t *testing.T) {
 				}
 			}
 		}
-		m := measureRun(t, bin, ep, attack)
+		rate := a.rate
+		if rate == 0 {
+			rate = 100_000
+		}
+		m := measureRun(t, bin, ep, rate, pre, attack)
 		m.odata, m.repair = odata.Load(), repair.Load()
 		report(a.name, m)
 	}
