@@ -67,8 +67,7 @@ func measureRun(t *testing.T, bin, endpoint string, rate int, pre func(), attack
 	defer pub.Process.Kill()
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	var peak atomic.Int64
-	wg.Add(2)
+	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		time.Sleep(300 * time.Millisecond)
@@ -76,23 +75,7 @@ func measureRun(t *testing.T, bin, endpoint string, rate int, pre func(), attack
 			attack(stop)
 		}
 	}()
-	go func() {
-		defer wg.Done()
-		re := regexp.MustCompile(`VmHWM:\s+(\d+) kB`)
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(50 * time.Millisecond):
-			}
-			if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pub.Process.Pid)); err == nil {
-				if m := re.FindSubmatch(b); m != nil {
-					v, _ := strconv.ParseInt(string(m[1]), 10, 64)
-					peak.Store(max(peak.Load(), v<<10))
-				}
-			}
-		}
-	}()
+	peak := watchPeakRSS(pub.Process.Pid, stop, &wg)
 	pub.Wait()
 	close(stop)
 	wg.Wait()
@@ -105,7 +88,7 @@ func measureRun(t *testing.T, bin, endpoint string, rate int, pre func(), attack
 		<-done
 	}
 	var m measurement
-	m.peakRSS = peak.Load()
+	m.peakRSS = peak()
 	m.cpu = pub.ProcessState.UserTime() + pub.ProcessState.SystemTime()
 	if mm := regexp.MustCompile(`published (\d+) ticks`).FindStringSubmatch(pubOut.String()); mm != nil {
 		m.published, _ = strconv.ParseUint(mm[1], 10, 64)
@@ -142,27 +125,7 @@ func TestMeasureAttacks(t *testing.T) {
 	repeat := func(addr string, n int, f func(c net.Conn, stop <-chan struct{})) func(stop <-chan struct{}) {
 		return func(stop <-chan struct{}) {
 			var wg sync.WaitGroup
-			for range n {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for {
-						select {
-						case <-stop:
-							return
-						default:
-						}
-						c, err := zmtpSub(addr, 4096)
-						if err != nil {
-							time.Sleep(5 * time.Millisecond)
-							continue
-						}
-						go func() { <-stop; c.Close() }()
-						f(c, stop)
-						c.Close()
-					}
-				}()
-			}
+			hostileClients(addr, n, stop, &wg, func(c net.Conn) { f(c, stop) })
 			wg.Wait()
 		}
 	}
@@ -287,13 +250,12 @@ func TestMeasureAttacks(t *testing.T) {
 		}
 		attack := func(stop <-chan struct{}) {
 			// Count the traffic on the group, and learn the live TSI.
-			fd, _ := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+			fd, err := joinGroup(group, p, 20*time.Millisecond)
+			if err != nil {
+				t.Error(err)
+				return
+			}
 			defer unix.Close(fd)
-			unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
-			unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
-			unix.Bind(fd, &unix.SockaddrInet4{Port: p, Addr: group})
-			unix.SetsockoptIPMreq(fd, unix.IPPROTO_IP, unix.IP_ADD_MEMBERSHIP, &unix.IPMreq{Multiaddr: group, Interface: [4]byte{127, 0, 0, 1}})
-			unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Usec: 20_000})
 			buf := make([]byte, 2048)
 			var tsi wire.TSI
 			var lead uint32

@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
-	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -65,25 +64,7 @@ func soak(t *testing.T, endpoint string, rate int, d time.Duration, attack func(
 		time.Sleep(300 * time.Millisecond) // the publisher is up
 		attack(stop, pub.Process.Pid)
 	}()
-	// The publisher's peak RSS, read while it runs.
-	var peak int64
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(50 * time.Millisecond):
-			}
-			if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pub.Process.Pid)); err == nil {
-				if m := regexp.MustCompile(`VmHWM:\s+(\d+) kB`).FindSubmatch(b); m != nil {
-					v, _ := strconv.ParseInt(string(m[1]), 10, 64)
-					peak = max(peak, v<<10)
-				}
-			}
-		}
-	}()
+	peak := watchPeakRSS(pub.Process.Pid, stop, &wg) // read while it runs
 	done := make(chan error, 1)
 	go func() { done <- pub.Wait() }()
 	select {
@@ -127,7 +108,7 @@ func soak(t *testing.T, endpoint string, rate int, d time.Duration, attack func(
 		byTopic += tt.Received + tt.Missing
 	}
 	t.Logf("published %d; received %d, missing %d; implausible %d, backwards %d, decode errors %d; publisher peak RSS %d MiB",
-		published, s.Received, s.Missing, s.Implausible, s.Backwards, s.DecodeErrors, peak>>20)
+		published, s.Received, s.Missing, s.Implausible, s.Backwards, s.DecodeErrors, peak()>>20)
 	t.Logf("pub:\n%s%s", pubOut.String(), lastLines(pubErr.String(), 8))
 	t.Logf("sub stderr:\n%s", lastLines(subErr.String(), 8))
 	if s.Ends != 1 {
@@ -139,8 +120,8 @@ func soak(t *testing.T, endpoint string, rate int, d time.Duration, attack func(
 	if s.Received < published*99/100 {
 		t.Errorf("received %d of %d: under attack, the feed must still get through", s.Received, published)
 	}
-	if peak > soakMaxRSS {
-		t.Errorf("publisher peak RSS %d MiB, bound %d MiB", peak>>20, soakMaxRSS>>20)
+	if p := peak(); p > soakMaxRSS {
+		t.Errorf("publisher peak RSS %d MiB, bound %d MiB", p>>20, soakMaxRSS>>20)
 	}
 }
 
@@ -200,27 +181,7 @@ func TestSoakTCPUnderAttack(t *testing.T) {
 	soak(t, "tcp://"+addr, 20_000, 4*time.Second, func(stop <-chan struct{}, _ int) {
 		var wg sync.WaitGroup
 		defer wg.Wait()
-		every := func(f func(c net.Conn)) {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					c, err := zmtpSub(addr, 4096)
-					if err != nil {
-						time.Sleep(10 * time.Millisecond)
-						continue
-					}
-					go func() { <-stop; c.Close() }()
-					f(c)
-					c.Close()
-				}
-			}()
-		}
+		every := func(f func(c net.Conn)) { hostileClients(addr, 1, stop, &wg, f) }
 		ping := []byte{0x04, 23, 4, 'P', 'I', 'N', 'G', 0, 100}
 		ping = append(ping, make([]byte, 16)...)
 		pings := bytes.Repeat(ping, 2000)
@@ -290,21 +251,11 @@ func (f *pgmForger) send(to [4]byte, port int, p []byte) {
 
 // sniff joins group:port on lo and returns the first ODATA it hears.
 func sniff(group [4]byte, port int, stop <-chan struct{}) (*wire.Data, bool) {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+	fd, err := joinGroup(group, port, 100*time.Millisecond)
 	if err != nil {
 		return nil, false
 	}
 	defer unix.Close(fd)
-	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
-	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
-	if unix.Bind(fd, &unix.SockaddrInet4{Port: port, Addr: group}) != nil {
-		return nil, false
-	}
-	mreq := &unix.IPMreq{Multiaddr: group, Interface: [4]byte{127, 0, 0, 1}}
-	if unix.SetsockoptIPMreq(fd, unix.IPPROTO_IP, unix.IP_ADD_MEMBERSHIP, mreq) != nil {
-		return nil, false
-	}
-	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Usec: 100_000})
 	buf := make([]byte, 2048)
 	for {
 		select {
