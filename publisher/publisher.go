@@ -285,17 +285,6 @@ func (t *Topic) PublishBatch(ticks []schema.Tick) (int, error) {
 	return n, err
 }
 
-// Room returns how many more ticks the queue takes now: what a producer
-// that must not block can offer before Publish refuses.
-func (p *Publisher) Room() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return 0
-	}
-	return p.cfg.queueLimit - p.queued
-}
-
 func (p *Publisher) enqueueLocked(t *Topic, tick schema.Tick) error {
 	if n, err := p.admitLocked(t, 1); n == 0 {
 		return err

@@ -436,9 +436,6 @@ func TestPublishBatchQueuesWhatFitsAndSaysHowMany(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The sender is stuck in the sink with the first heartbeat.
-	if got := p.Room(); got != 10 {
-		t.Fatalf("Room = %d on an empty queue, want 10", got)
-	}
 	ticks := make([]schema.Tick, 25)
 	for i := range ticks {
 		ticks[i].Price = int64(i)
@@ -447,11 +444,11 @@ func TestPublishBatchQueuesWhatFitsAndSaysHowMany(t *testing.T) {
 	if n != 10 || !errors.Is(err, ErrQueueFull) {
 		t.Fatalf("PublishBatch(25 ticks) = %d, %v; want 10, ErrQueueFull", n, err)
 	}
-	if got := p.Room(); got != 0 {
-		t.Fatalf("Room = %d on a full queue, want 0", got)
+	if n, err := p.Topic("Y").PublishBatch(ticks[:1]); n != 0 || !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("PublishBatch on a full queue = %d, %v", n, err)
 	}
-	if s := p.Stats(); s.Published != 10 || s.Rejected != 15 {
-		t.Fatalf("published %d, rejected %d; want 10 and 15", s.Published, s.Rejected)
+	if s := p.Stats(); s.Published != 10 || s.Rejected != 16 {
+		t.Fatalf("published %d, rejected %d; want 10 and 16", s.Published, s.Rejected)
 	}
 	close(sink.gate)
 	p.Close()
@@ -464,8 +461,8 @@ func TestPublishBatchQueuesWhatFitsAndSaysHowMany(t *testing.T) {
 	if want := []int64{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}; !slices.Equal(prices, want) {
 		t.Fatalf("sent prices %v, want the first ten in order %v", prices, want)
 	}
-	if p.Room() != 0 {
-		t.Fatal("a closed publisher has room")
+	if n, err := p.Topic("X").PublishBatch(ticks); n != 0 || !errors.Is(err, ErrClosed) {
+		t.Fatalf("PublishBatch after Close = %d, %v", n, err)
 	}
 }
 

@@ -575,6 +575,8 @@ func (f *feed) backwards(l *line, s *session, t *topicState, lt *lineTopic, msg 
 	}
 	lt.next, lt.backwards, lt.backRun = first, false, 0
 	if t.next > first {
+		// What was held beyond a hole belongs to the sequence given up.
+		l.stats.backwards.add(uint64(len(t.held)))
 		t.next, t.known = first, 0
 		t.held = t.held[:0]
 		f.settled(t)

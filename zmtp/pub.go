@@ -557,7 +557,7 @@ func (pe *peer) signal() {
 func (pe *peer) write() {
 	defer pe.pub.wg.Done()
 	p := pe.pub
-	var bufs net.Buffers
+	var group [writeGroup / chunkSize][]byte // WriteTo consumes its slice: refill this array
 	for {
 		select {
 		case <-pe.wake:
@@ -583,7 +583,7 @@ func (pe *peer) write() {
 			for len(chunks) > 0 {
 				n := min(len(chunks), writeGroup/chunkSize)
 				size := 0
-				bufs = bufs[:0]
+				bufs := net.Buffers(group[:0])
 				for _, c := range chunks[:n] {
 					bufs = append(bufs, c)
 					size += len(c)

@@ -91,7 +91,6 @@ type Sub struct {
 	need         int       // bytes buf[r:w] must hold before parsing again
 	pingCtx      []byte    // the context of the last PING not yet answered
 	pingPending  bool      // a PING waits for its PONG
-	pongsSkipped uint64    // PINGs answered by a later PING's PONG
 	readAt       time.Time // when buf[r:w] was read
 	readDeadline time.Time
 	wait         *time.Timer
@@ -411,9 +410,6 @@ func (s *Sub) command(body []byte) error {
 	}
 	if len(data) < 2 || len(data)-2 > maxPingContext {
 		return fmt.Errorf("%w: PING with a context of %d bytes", ErrProtocol, len(data)-2)
-	}
-	if s.pingPending {
-		s.pongsSkipped++
 	}
 	s.pingCtx = append(s.pingCtx[:0], data[2:]...)
 	s.pingPending = true

@@ -52,8 +52,9 @@ func (c *pubConfig) simulate(ctx context.Context, pub *publisher.Publisher) simS
 	// feed handler publishes the updates of one exchange packet: one lock
 	// per topic per step rather than one per tick.
 	pending := make([][]schema.Tick, c.symbols)
-	var busy []int // topics with pending ticks, in order of their first
-	var queued int64
+	var busy []int       // topics with pending ticks, in order of their first
+	var queued int64     // pending ticks
+	var oldest time.Time // when the oldest pending tick was generated
 	var st simStats
 	var sched int64 // ticks handled so far in the schedule: generated or skipped
 	lateTicks := int64(1 << 62)
@@ -79,9 +80,22 @@ func (c *pubConfig) simulate(ctx context.Context, pub *publisher.Publisher) simS
 				sched = due - lateTicks
 			}
 		}
+		if c.rate > 0 && queued > 0 && now.Sub(oldest) > maxLate {
+			// The queue has been full for longer than a tick may be late:
+			// what waits for it is skipped too (it has no sequence number).
+			st.Skipped += queued
+			queued = 0
+			for _, i := range busy {
+				pending[i] = pending[i][:0]
+			}
+			busy = busy[:0]
+		}
 		due = min(due, sched+maxStep-queued)
 		if c.count > 0 {
 			due = min(due, sched+c.count-st.Published-queued)
+		}
+		if queued == 0 && sched < due {
+			oldest = now
 		}
 		for ; sched < due; sched++ {
 			i, tick := mkt.Next(now.UnixNano())

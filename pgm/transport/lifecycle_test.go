@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,4 +30,31 @@ func TestCloseUnregistersFromTheContext(t *testing.T) {
 	if n := ctx.Live(); n != 0 {
 		t.Fatalf("%d functions still registered after Close", n)
 	}
+}
+
+// flushCounter is a Consumer that counts its Flush calls.
+type flushCounter struct {
+	countConsumer
+	flushes atomic.Int64
+}
+
+func (f *flushCounter) Flush(time.Time) { f.flushes.Add(1) }
+
+// Wake runs a round, and so calls Flush, even when the consumer never said
+// it had no room: a consumer whose Flush could not hand its data over (its
+// reader was behind) relies on it once the reader makes room, when no
+// datagram may come any more to wake the Receiver. Before, Wake did nothing
+// unless Room had said no, and pgm/zmq lost the end of a feed about 1 run
+// in 15 (endpoint's TestPGMFeed).
+func TestWakeRunsARoundWhateverRoomSaid(t *testing.T) {
+	c := &flushCounter{}
+	r, err := NewReceiver(ctx(t), testEndpoint(t, "epgm"), ReceiverConfig{}, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	time.Sleep(50 * time.Millisecond) // no traffic: the Receiver waits in a read
+	before := c.flushes.Load()
+	r.Wake()
+	waitFor(t, 5*time.Second, "a round after Wake", func() bool { return c.flushes.Load() > before })
 }
