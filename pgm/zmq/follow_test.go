@@ -58,4 +58,3 @@ func TestOnlyFollowedSourcesReportLoss(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
-
