@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -364,7 +365,7 @@ func (c *subConsumer) Consume(now time.Time, ev *receiver.Event) {
 			if st.earlyN == 0 {
 				st.early = e
 			} else {
-				st.early.Count += e.Count
+				st.early.Count += min(e.Count, math.MaxUint32-st.early.Count) // saturates
 				st.early.Discarded += e.Discarded
 			}
 			st.earlyN++
