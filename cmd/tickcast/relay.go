@@ -74,26 +74,32 @@ func runRelay(ctx context.Context, e *env, args []string) (int, error) {
 // openRelay connects to from and binds every to. A bad endpoint is an
 // error wrapping endpoint.ErrEndpoint (usage); other errors are failures.
 func openRelay(e *env, from string, to []string, drop float64, seed uint64) (*relay.Relay, []publisher.Sink, error) {
-	src, err := endpoint.Source(from, endpoint.WithLogger(e.logger))
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := src.Subscribe(nil); err != nil {
-		src.Close()
-		return nil, nil, err
-	}
+	// The sinks first: binding is what can fail (an address in use), and a
+	// failure then leaves nothing connected and nothing said about it.
 	var sinks []publisher.Sink
+	closeSinks := func() {
+		for _, s := range sinks {
+			s.Close()
+		}
+	}
 	for _, ep := range to {
 		// A relay forwards bursts as they come: give subscribers room.
 		s, err := endpoint.Sink(ep, endpoint.WithLogger(e.logger), endpoint.WithSendHWM(100_000), endpoint.WithLinger(2*time.Second))
 		if err != nil {
-			src.Close()
-			for _, s := range sinks {
-				s.Close()
-			}
+			closeSinks()
 			return nil, nil, err
 		}
 		sinks = append(sinks, s)
+	}
+	src, err := endpoint.Source(from, endpoint.WithLogger(e.logger))
+	if err != nil {
+		closeSinks()
+		return nil, nil, err
+	}
+	if err := src.Subscribe(nil); err != nil {
+		src.Close()
+		closeSinks()
+		return nil, nil, err
 	}
 	var dropFn func([]byte, *schema.Message) bool
 	if drop > 0 {
