@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/tickcast/tickcast/internal/netns"
-	"github.com/tickcast/tickcast/market"
+	"github.com/tickcast/tickcast/internal/market"
 	"github.com/tickcast/tickcast/schema"
 )
 

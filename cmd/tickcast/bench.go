@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tickcast/tickcast/bench"
+	"github.com/tickcast/tickcast/internal/bench"
 	"github.com/tickcast/tickcast/endpoint"
 )
 

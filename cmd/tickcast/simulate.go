@@ -5,7 +5,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/tickcast/tickcast/market"
+	"github.com/tickcast/tickcast/internal/market"
 	"github.com/tickcast/tickcast/publisher"
 	"github.com/tickcast/tickcast/schema"
 )
