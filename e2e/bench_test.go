@@ -38,7 +38,7 @@ func BenchmarkTCPThroughput(b *testing.B) {
 			}
 			defer sub.Close()
 			for { // wait for the session: the subscriber is in
-				ev, err := sub.Next()
+				ev, err := sub.Next(context.Background())
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -67,7 +67,7 @@ func BenchmarkTCPThroughput(b *testing.B) {
 			}()
 			var got uint64
 			for {
-				ev, err := sub.Next()
+				ev, err := sub.Next(context.Background())
 				if err != nil {
 					b.Fatal(err)
 				}

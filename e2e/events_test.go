@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -23,7 +24,7 @@ func (l *eventLog) next(want subscriber.EventKind) subscriber.Event {
 	timer := time.AfterFunc(20*time.Second, func() { l.sub.Close() })
 	defer timer.Stop()
 	for {
-		ev, err := l.sub.Next()
+		ev, err := l.sub.Next(context.Background())
 		if err != nil {
 			l.t.Fatalf("waiting for %s: %v (events so far %v)", want, err, l.kinds)
 		}

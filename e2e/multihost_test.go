@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tickcast/tickcast/internal/netns"
 	"github.com/tickcast/tickcast/internal/market"
+	"github.com/tickcast/tickcast/internal/netns"
 	"github.com/tickcast/tickcast/schema"
 )
 

@@ -118,7 +118,7 @@ func TestPGMLateJoinHasNoFalseGap(t *testing.T) {
 	deadline := time.Now().Add(time.Second)
 	topics := map[string]bool{}
 	for time.Now().Before(deadline) || len(topics) < 20 {
-		ev, err := sub.Next()
+		ev, err := sub.Next(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -96,7 +96,7 @@ func readUntil(t *testing.T, sub *subscriber.Subscriber, stop func(*feedLog, sub
 	timer := time.AfterFunc(20*time.Second, func() { sub.Close() })
 	defer timer.Stop()
 	for {
-		ev, err := sub.Next()
+		ev, err := sub.Next(context.Background())
 		if err != nil {
 			t.Fatalf("Next: %v (so far: %d topics, gaps %v)", err, len(log.ticks), log.gaps)
 		}

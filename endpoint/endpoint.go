@@ -16,7 +16,8 @@
 //
 // ValidateSink and ValidateSource check an endpoint string without opening
 // anything; Sink and Source check it the same way first. Errors about an
-// endpoint string wrap ErrEndpoint.
+// endpoint string wrap ErrEndpoint; errors of the system (an address in
+// use) are wrapped as they are, so errors.Is(err, syscall.EADDRINUSE) works.
 package endpoint
 
 import (
@@ -30,13 +31,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tickcast/tickcast/pgm/feed"
+	"github.com/tickcast/tickcast/pgm/pgmline"
 	"github.com/tickcast/tickcast/pgm/receiver"
 	"github.com/tickcast/tickcast/pgm/source"
 	"github.com/tickcast/tickcast/pgm/transport"
 	"github.com/tickcast/tickcast/pgm/zmq"
-	"github.com/tickcast/tickcast/publisher"
-	"github.com/tickcast/tickcast/subscriber"
+	"github.com/tickcast/tickcast/port"
 	"github.com/tickcast/tickcast/zmtp"
 )
 
@@ -147,13 +147,13 @@ func configure(opts []Option) config {
 // endpoint ValidateSink refuses is an error wrapping ErrEndpoint; an error
 // opening a valid one (the address is in use, raw sockets need a
 // privilege) wraps the system's error instead.
-func Sink(endpoint string, opts ...Option) (s publisher.Sink, err error) {
+func Sink(endpoint string, opts ...Option) (s port.Sink, err error) {
 	if err := ValidateSink(endpoint); err != nil {
 		return nil, err
 	}
 	defer func() {
 		if err != nil {
-			s, err = nil, marked(endpoint, err) // not a typed nil
+			s = nil // not a typed nil
 		}
 	}()
 	c := configure(opts)
@@ -181,7 +181,7 @@ func Sink(endpoint string, opts ...Option) (s publisher.Sink, err error) {
 			},
 			Backlog: c.sendBuf, Linger: c.linger,
 		}
-		return feed.NewSink(context.Background(), endpoint, pc)
+		return pgmline.NewSender(context.Background(), endpoint, pc)
 	}
 	return nil, badEndpoint(endpoint, zmtp.ErrEndpoint, "unsupported transport %q (supported: %s)", scheme(endpoint), supported)
 }
@@ -190,13 +190,13 @@ func Sink(endpoint string, opts ...Option) (s publisher.Sink, err error) {
 // endpoints (in the background: a publisher that is not up yet is not an
 // error), and joins an epgm:// or pgm:// group on the named interface. An
 // endpoint ValidateSource refuses is an error wrapping ErrEndpoint.
-func Source(endpoint string, opts ...Option) (src subscriber.Source, err error) {
+func Source(endpoint string, opts ...Option) (src port.Source, err error) {
 	if err := ValidateSource(endpoint); err != nil {
 		return nil, err
 	}
 	defer func() {
 		if err != nil {
-			src, err = nil, marked(endpoint, err) // not a typed nil
+			src = nil // not a typed nil
 		}
 	}()
 	c := configure(opts)
@@ -222,7 +222,7 @@ func Source(endpoint string, opts ...Option) (src subscriber.Source, err error) 
 			},
 			MaxMessageSize: c.maxMsg,
 		}
-		return feed.NewSource(context.Background(), endpoint, sc)
+		return pgmline.NewReceiver(context.Background(), endpoint, sc)
 	}
 	return nil, badEndpoint(endpoint, zmtp.ErrEndpoint, "unsupported transport %q (supported: %s)", scheme(endpoint), supported)
 }
@@ -234,13 +234,14 @@ func scheme(endpoint string) string {
 
 // ErrEndpoint is wrapped by every error about an endpoint string that
 // cannot be used as written: an unsupported scheme, a malformed or
-// out-of-range part, an interface that does not exist. Such errors also
-// wrap the transport's own sentinel, zmtp.ErrEndpoint (tcp://, ipc://, and
-// unsupported schemes) or pgm/transport.ErrEndpoint (epgm://, pgm://), so
-// that checks of either hold. Errors opening a valid endpoint (an address
-// in use, a missing privilege) do not wrap it: they are not the endpoint's
-// fault, and wrap the system's error.
-var ErrEndpoint = errors.New("endpoint: bad endpoint")
+// out-of-range part, an interface that does not exist. It is port.ErrEndpoint,
+// which the transports' own sentinels (zmtp.ErrEndpoint for tcp:// and
+// ipc://, pgm/transport.ErrEndpoint for epgm:// and pgm://) wrap too, so
+// errors.Is(err, endpoint.ErrEndpoint) holds for all of them. Errors opening
+// a valid endpoint (an address in use, a missing privilege) do not wrap it:
+// they are not the endpoint's fault, and wrap the system's error
+// (errors.Is(err, syscall.EADDRINUSE)).
+var ErrEndpoint = port.ErrEndpoint
 
 // ValidateSink checks that Sink could bind endpoint, without opening
 // anything: the scheme is tcp, ipc, epgm or pgm; tcp:// has a host (an IP
@@ -274,7 +275,7 @@ func validate(endpoint string, bind bool) error {
 			// The transport's message names the endpoint already: keep
 			// only its reason.
 			reason := strings.TrimPrefix(err.Error(), fmt.Sprintf("%v %q: ", transport.ErrEndpoint, endpoint))
-			return &endpointError{msg: fmt.Sprintf("%v %q: %s", ErrEndpoint, endpoint, reason), errs: []error{ErrEndpoint, err}}
+			return &endpointError{msg: fmt.Sprintf("%s %q: %s", endpointPrefix, endpoint, reason), err: err}
 		}
 		return nil
 	}
@@ -340,30 +341,19 @@ func validHost(h string) bool {
 }
 
 // endpointError is an error about an endpoint string: its message is one
-// line naming the endpoint and what is wrong with it, and it wraps
-// ErrEndpoint and the transport's sentinel, as fmt.Errorf with two %w
-// verbs would, without repeating both sentinels' text.
+// line naming the endpoint and what is wrong with it, and it wraps the
+// transport's sentinel (which wraps ErrEndpoint) without repeating its text.
 type endpointError struct {
-	msg  string
-	errs []error
+	msg string
+	err error
 }
 
-func (e *endpointError) Error() string   { return e.msg }
-func (e *endpointError) Unwrap() []error { return e.errs }
+func (e *endpointError) Error() string { return e.msg }
+func (e *endpointError) Unwrap() error { return e.err }
+
+const endpointPrefix = "endpoint: bad endpoint"
 
 func badEndpoint(endpoint string, sentinel error, format string, args ...any) error {
-	return &endpointError{
-		msg:  fmt.Sprintf("%v %q: %s", ErrEndpoint, endpoint, fmt.Sprintf(format, args...)),
-		errs: []error{ErrEndpoint, sentinel},
-	}
-}
-
-// marked makes an endpoint error of a transport's (one validate did not
-// foresee) wrap ErrEndpoint too; other errors are returned as they are.
-func marked(endpoint string, err error) error {
-	if err == nil || errors.Is(err, ErrEndpoint) ||
-		!errors.Is(err, zmtp.ErrEndpoint) && !errors.Is(err, transport.ErrEndpoint) {
-		return err
-	}
-	return &endpointError{msg: err.Error(), errs: []error{ErrEndpoint, err}}
+	return &endpointError{msg: fmt.Sprintf("%s %q: %s", endpointPrefix, endpoint, fmt.Sprintf(format, args...)),
+		err: sentinel}
 }

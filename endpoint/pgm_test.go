@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tickcast/tickcast/pgm/feed"
+	"github.com/tickcast/tickcast/pgm/pgmline"
 	"github.com/tickcast/tickcast/pgm/transport"
 	"github.com/tickcast/tickcast/publisher"
 	"github.com/tickcast/tickcast/schema"
@@ -78,7 +78,7 @@ func TestPGMFeed(t *testing.T) {
 			lineUp := false
 		read:
 			for {
-				ev, err := sub.Next()
+				ev, err := sub.Next(context.Background())
 				if err != nil {
 					t.Fatalf("Next: %v; got %d+%d ticks; subscriber %+v", err, len(got["A"]), len(got["AB"]), sub.Stats())
 				}
@@ -134,7 +134,7 @@ func TestPGMOptions(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if w := sink.(*feed.Sink).Pub().Stats().Sender.WindowSQNs; w != c.window {
+		if w := sink.(*pgmline.Sender).Pub().Stats().Sender.WindowSQNs; w != c.window {
 			t.Errorf("window %d, want %d", w, c.window)
 		}
 		sink.Close()

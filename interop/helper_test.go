@@ -118,7 +118,7 @@ func TestHelperProcess(t *testing.T) {
 		timer := time.AfterFunc(60*time.Second, func() { fs.Close() })
 	feed:
 		for {
-			ev, err := fs.Next()
+			ev, err := fs.Next(context.Background())
 			if err != nil {
 				break
 			}

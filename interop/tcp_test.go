@@ -327,7 +327,7 @@ func readFeed(t *testing.T, sub *subscriber.Subscriber) map[string][]uint64 {
 	timer := time.AfterFunc(20*time.Second, func() { sub.Close() })
 	defer timer.Stop()
 	for {
-		ev, err := sub.Next()
+		ev, err := sub.Next(context.Background())
 		if err != nil {
 			t.Fatalf("Next: %v (got %d topics so far)", err, len(got))
 		}

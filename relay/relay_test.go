@@ -22,6 +22,8 @@ type listSource struct {
 
 func (l *listSource) Endpoint() string         { return "list" }
 func (l *listSource) Subscribe(_ []byte) error { return nil }
+func (l *listSource) Unsubscribe([]byte) error { return nil }
+func (l *listSource) Wake()                    {}
 func (l *listSource) Close() error             { l.once.Do(func() { close(l.closed) }); return nil }
 func (l *listSource) Next(time.Time) (*subscriber.Batch, error) {
 	if !l.served {

@@ -1,7 +1,9 @@
 package subscriber
 
 import (
+	"bytes"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/tickcast/tickcast/schema"
@@ -102,4 +104,12 @@ type Gap struct {
 	// Heartbeat is true when a topic heartbeat revealed the gap (the topic
 	// went quiet after the lost ticks), false when a later tick did.
 	Heartbeat bool
+}
+
+// Clone returns a copy of e that owns its Topic and Ticks: an event to keep
+// past the next call to Next.
+func (e Event) Clone() Event {
+	e.Topic = bytes.Clone(e.Topic)
+	e.Ticks = slices.Clone(e.Ticks)
+	return e
 }

@@ -421,6 +421,29 @@ func (f *feed) sweep(now time.Time) {
 	}
 }
 
+// forgetUnsubscribed forgets the topics no subscription matches any more,
+// with what is held or pending for them: subscribed again, they are joined
+// afresh.
+func (f *feed) forgetUnsubscribed() {
+	for _, s := range f.sessions {
+		for name, t := range s.topics {
+			if f.topics.Match(t.name) {
+				continue
+			}
+			delete(s.topics, name)
+			for _, l := range s.lines {
+				delete(l.topics, name)
+			}
+			if i := slices.Index(f.waiting, t); i >= 0 {
+				f.waiting = slices.Delete(f.waiting, i, i+1)
+			}
+		}
+		if len(s.topics) < f.maxTopics {
+			s.atLimit = false
+		}
+	}
+}
+
 // lineTopic returns l's position in topic, creating it (unstarted) if need be.
 func (l *line) topic(name []byte) (lt *lineTopic, started bool) {
 	if lt = l.topics[string(name)]; lt != nil {

@@ -126,15 +126,25 @@ type Subscriber struct {
 	wait *time.Timer
 
 	mu       sync.Mutex // guards below
-	added    []string   // subscriptions not yet applied to feed.topics
+	changes  []change   // subscriptions not yet applied to feed.topics
 	closeErr error
+	// The context of the last Next that could be cancelled, and the
+	// unregistering of its AfterFunc, which wakes the sources.
+	watched   context.Context
+	stopWatch func() bool
 
-	changed   atomic.Bool // added is not empty
+	changed   atomic.Bool // changes is not empty
 	closed    atomic.Bool
 	done      chan struct{}
 	closeOnce sync.Once
 	pumps     sync.WaitGroup // the pump goroutines: Close waits for them
 	stopCtx   func() bool    // unregisters the context's AfterFunc
+}
+
+// change is a Subscribe or Unsubscribe not yet applied to the feed.
+type change struct {
+	prefix string
+	add    bool
 }
 
 type delivery struct {
@@ -219,7 +229,8 @@ func New(ctx context.Context, opts ...Option) (*Subscriber, error) {
 	return s, nil
 }
 
-// Subscribe adds a topic prefix while the subscriber runs.
+// Subscribe adds a topic prefix while the subscriber runs. Each topic it
+// brings in is joined at the first message heard, as at the start.
 func (s *Subscriber) Subscribe(prefix string) error {
 	if s.closed.Load() {
 		return ErrClosed
@@ -229,17 +240,47 @@ func (s *Subscriber) Subscribe(prefix string) error {
 			return fmt.Errorf("subscriber: subscribe %q on %s: %w", prefix, src.Endpoint(), err)
 		}
 	}
-	s.mu.Lock()
-	s.added = append(s.added, prefix)
-	s.mu.Unlock()
-	s.changed.Store(true)
+	s.record(change{prefix, true})
 	return nil
 }
 
-// Next returns the next event, blocking until there is one. Its Topic and
-// Ticks stay valid until the next call. Next returns ErrClosed once the
-// subscriber is closed, or the error of the last of its sources to fail.
-func (s *Subscriber) Next() (Event, error) {
+// Unsubscribe undoes one Subscribe (or one prefix given to WithTopics):
+// subscriptions are counted, as ZeroMQ's are. Topics no prefix matches any
+// more are forgotten, ticks held for them included (they are not reported
+// as lost: they were given up); subscribed again later, they are joined
+// afresh, so what was published meanwhile is not a gap.
+func (s *Subscriber) Unsubscribe(prefix string) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	var errs []error
+	for _, src := range s.cfg.sources {
+		if err := src.Unsubscribe([]byte(prefix)); err != nil {
+			errs = append(errs, fmt.Errorf("subscriber: unsubscribe %q on %s: %w", prefix, src.Endpoint(), err))
+		}
+	}
+	s.record(change{prefix, false})
+	return errors.Join(errs...)
+}
+
+func (s *Subscriber) record(c change) {
+	s.mu.Lock()
+	s.changes = append(s.changes, c)
+	s.mu.Unlock()
+	s.changed.Store(true)
+}
+
+// Next returns the next event, blocking until there is one or ctx is done
+// (then it returns ctx's error, and the subscriber carries on: call Next
+// again). The event's Topic and Ticks stay valid until the next call; use
+// Event.Clone to keep them. Next returns ErrClosed once the subscriber is
+// closed, or the error of the last of its sources to fail.
+//
+// ctx bounds this call only (a deadline per call, say); the context given to
+// New bounds the subscriber's life. A context that can be cancelled costs
+// one registration each time Next is given a different one, none per
+// event.
+func (s *Subscriber) Next(ctx context.Context) (Event, error) {
 	f := s.feed
 	for {
 		if f.pending() {
@@ -258,22 +299,62 @@ func (s *Subscriber) Next() (Event, error) {
 		if f.pending() {
 			continue
 		}
-		if err := s.receive(); err != nil {
+		if err := s.receive(ctx); err != nil {
 			return Event{}, err
 		}
 	}
 }
 
-// receive makes the next batch current, or returns at the next stale
-// deadline with none.
-func (s *Subscriber) receive() error {
+// watch makes ctx's end wake the sources, so that a Next blocked in one
+// returns: once per context, not per call.
+func (s *Subscriber) watch(ctx context.Context) {
+	if ctx.Done() == nil {
+		return // never done
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.watched == ctx || s.closed.Load() {
+		return
+	}
+	if s.stopWatch != nil {
+		s.stopWatch()
+	}
+	s.watched = ctx
+	s.stopWatch = context.AfterFunc(ctx, func() {
+		for _, src := range s.cfg.sources {
+			src.Wake()
+		}
+	})
+}
+
+// unwatch unregisters the context watch installs, if any.
+func (s *Subscriber) unwatch() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopWatch != nil {
+		s.stopWatch()
+		s.stopWatch, s.watched = nil, nil
+	}
+}
+
+// receive makes the next batch current, or returns with none at the next
+// stale deadline, or at ctx's end with its error.
+func (s *Subscriber) receive(ctx context.Context) error {
 	s.cur = nil
 	if s.closed.Load() {
 		return s.closedErr()
 	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	deadline := s.feed.deadline()
+	ctxDeadline, hasDeadline := ctx.Deadline()
+	if hasDeadline && (deadline.IsZero() || ctxDeadline.Before(deadline)) {
+		deadline = ctxDeadline
+	}
 	var d delivery
 	if s.in == nil {
+		s.watch(ctx)
 		d.batch, d.err = s.cfg.sources[0].Next(deadline)
 	} else {
 		if s.ack >= 0 {
@@ -298,7 +379,10 @@ func (s *Subscriber) receive() error {
 		case d = <-s.in:
 			s.wait.Stop()
 		case <-timeout:
-			return nil
+			return s.ctxEnded(ctx, ctxDeadline, hasDeadline)
+		case <-ctx.Done():
+			s.wait.Stop()
+			return ctx.Err()
 		case <-s.done:
 			return s.closedErr()
 		}
@@ -324,6 +408,21 @@ func (s *Subscriber) receive() error {
 		s.feed.lineEvent(l, e, time.Now())
 	}
 	s.cur, s.curLine, s.next = d.batch, l, 0
+	if len(d.batch.Msgs) == 0 && len(d.batch.Events) == 0 {
+		return s.ctxEnded(ctx, ctxDeadline, hasDeadline)
+	}
+	return nil
+}
+
+// ctxEnded returns ctx's error if it is done or its deadline has passed
+// (its timer may fire a moment after the source's), nil otherwise.
+func (s *Subscriber) ctxEnded(ctx context.Context, deadline time.Time, hasDeadline bool) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if hasDeadline && !time.Now().Before(deadline) {
+		return context.DeadlineExceeded
+	}
 	return nil
 }
 
@@ -351,12 +450,20 @@ func (s *Subscriber) pump(i int, src Source) {
 
 func (s *Subscriber) applySubscriptions() {
 	s.mu.Lock()
-	added := s.added
-	s.added = nil
+	changes := s.changes
+	s.changes = nil
 	s.changed.Store(false)
 	s.mu.Unlock()
-	for _, p := range added {
-		s.feed.topics.Add([]byte(p))
+	removed := false
+	for _, c := range changes {
+		if c.add {
+			s.feed.topics.Add([]byte(c.prefix))
+		} else if s.feed.topics.Remove([]byte(c.prefix)) {
+			removed = true
+		}
+	}
+	if removed {
+		s.feed.forgetUnsubscribed()
 	}
 }
 
@@ -374,6 +481,7 @@ func (s *Subscriber) closedErr() error {
 func (s *Subscriber) Close() error {
 	err := s.close()
 	s.stopCtx()
+	s.unwatch()
 	return err
 }
 

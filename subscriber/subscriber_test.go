@@ -18,12 +18,13 @@ type chanSource struct {
 	in     chan *Batch
 	closed chan struct{}
 	once   sync.Once
+	wake   chan struct{}
 	mu     sync.Mutex
 	subs   []string
 }
 
 func newChanSource(name string) *chanSource {
-	return &chanSource{name: name, in: make(chan *Batch, 16), closed: make(chan struct{})}
+	return &chanSource{name: name, in: make(chan *Batch, 16), closed: make(chan struct{}), wake: make(chan struct{}, 1)}
 }
 
 func (c *chanSource) Endpoint() string { return c.name }
@@ -33,6 +34,22 @@ func (c *chanSource) Subscribe(p []byte) error {
 	c.subs = append(c.subs, string(p))
 	c.mu.Unlock()
 	return nil
+}
+
+func (c *chanSource) Unsubscribe(p []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if i := slices.Index(c.subs, string(p)); i >= 0 {
+		c.subs = slices.Delete(c.subs, i, i+1)
+	}
+	return nil
+}
+
+func (c *chanSource) Wake() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
 }
 
 func (c *chanSource) Next(deadline time.Time) (*Batch, error) {
@@ -46,6 +63,8 @@ func (c *chanSource) Next(deadline time.Time) (*Batch, error) {
 	case b := <-c.in:
 		return b, nil
 	case <-timeout:
+		return &Batch{}, nil
+	case <-c.wake:
 		return &Batch{}, nil
 	case <-c.closed:
 		return nil, errors.New("source closed")
@@ -67,7 +86,7 @@ func (c *chanSource) push(enc *schema.Encoder, session uint64, topic string, seq
 func nextKind(t *testing.T, s *Subscriber, kinds ...EventKind) Event {
 	t.Helper()
 	for {
-		ev, err := s.Next()
+		ev, err := s.Next(context.Background())
 		if err != nil {
 			t.Fatalf("Next: %v", err)
 		}
@@ -134,7 +153,7 @@ func TestSubscriberMergesSourcesAndDeliversEachTickOnce(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("stats %+v", s.Stats())
 		}
-		ev, err := s.Next()
+		ev, err := s.Next(context.Background())
 		if err != nil || ev.Kind == EventTicks || ev.Kind == EventGap {
 			t.Fatalf("after all ticks: %v %v", ev.Kind, err)
 		}
@@ -179,7 +198,7 @@ func TestCloseAndCancelEndNext(t *testing.T) {
 					}
 					errc := make(chan error)
 					go func() {
-						_, err := s.Next()
+						_, err := s.Next(context.Background())
 						errc <- err
 					}()
 					synctest.Wait() // Next is blocked
@@ -194,7 +213,7 @@ func TestCloseAndCancelEndNext(t *testing.T) {
 					if !errors.Is(err, ErrClosed) || (how == "cancel" && !errors.Is(err, context.Canceled)) {
 						t.Fatalf("%d sources: Next = %v", n, err)
 					}
-					if _, err := s.Next(); !errors.Is(err, ErrClosed) {
+					if _, err := s.Next(context.Background()); !errors.Is(err, ErrClosed) {
 						t.Fatalf("Next after close = %v", err)
 					}
 					s.Close()
@@ -227,9 +246,11 @@ func newBusySource() *busySource {
 		Msgs: []Raw{{Topic: []byte("A"), Body: append([]byte(nil), body...), Frames: 2, Size: len(body)}}}}
 }
 
-func (b *busySource) Endpoint() string       { return "busy" }
-func (b *busySource) Subscribe([]byte) error { return nil }
-func (b *busySource) Close() error           { b.once.Do(func() { close(b.closed) }); return nil }
+func (b *busySource) Endpoint() string         { return "busy" }
+func (b *busySource) Subscribe([]byte) error   { return nil }
+func (b *busySource) Unsubscribe([]byte) error { return nil }
+func (b *busySource) Wake()                    {}
+func (b *busySource) Close() error             { b.once.Do(func() { close(b.closed) }); return nil }
 func (b *busySource) Next(time.Time) (*Batch, error) {
 	select {
 	case <-b.closed:
@@ -253,7 +274,7 @@ func TestNextReturnsAfterCloseWhateverItWasDoing(t *testing.T) {
 		done := make(chan error, 1)
 		go func() {
 			for {
-				if _, err := s.Next(); err != nil {
+				if _, err := s.Next(context.Background()); err != nil {
 					done <- err
 					return
 				}
@@ -304,7 +325,7 @@ func TestNewWithADoneContext(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Next(); !errors.Is(err, context.Canceled) {
+		if _, err := s.Next(context.Background()); !errors.Is(err, context.Canceled) {
 			t.Fatalf("Next = %v, want the context's error", err)
 		}
 		s.Close()

@@ -1,14 +1,15 @@
 package zmtp
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"strings"
+
+	"github.com/tickcast/tickcast/port"
 )
 
 // ErrEndpoint is wrapped by every error about an endpoint's syntax.
-var ErrEndpoint = errors.New("zmtp: bad endpoint")
+var ErrEndpoint = fmt.Errorf("zmtp: %w", port.ErrEndpoint)
 
 // parseEndpoint splits a ZeroMQ endpoint into a Go network and address.
 // tcp://host:port (host "*" means every interface, port 0 or "*" an

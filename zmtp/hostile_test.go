@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tickcast/tickcast/publisher"
+	"github.com/tickcast/tickcast/port"
 )
 
 // A raw ZMTP peer for the tests below: it speaks as a SUB (or a PUB) and
@@ -136,7 +136,7 @@ func TestSlowSubscribersAreBoundedInTotal(t *testing.T) {
 	const n = 5000 // 25 MB for each subscriber
 	peak := int64(0)
 	for i := range n {
-		p.Send(publisher.Message{Topic: []byte("T"), Body: body})
+		p.Send(port.Message{Topic: []byte("T"), Body: body})
 		if i%20 == 19 {
 			p.Flush()
 			peak = max(peak, p.PubStats().Queued)
@@ -304,7 +304,7 @@ func TestSubSurvivesAPingFloodingPublisher(t *testing.T) {
 			t.Fatalf("Next took %v for a 20ms deadline", d)
 		}
 		for _, e := range b.Events {
-			down = down || e.Kind == 2 // subscriber.LineDown
+			down = down || e.Kind == 2 // port.LineDown
 		}
 	}
 	closed := make(chan struct{})

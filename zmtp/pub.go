@@ -22,6 +22,7 @@
 package zmtp
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -33,7 +34,7 @@ import (
 	"time"
 
 	"github.com/tickcast/tickcast/internal/ratelog"
-	"github.com/tickcast/tickcast/publisher"
+	"github.com/tickcast/tickcast/port"
 	"github.com/tickcast/tickcast/topic"
 )
 
@@ -146,7 +147,7 @@ func WithPubLogger(l *slog.Logger) PubOption { return func(p *Pub) { p.log = l }
 
 // Pub is the PUB side of a ZeroMQ endpoint: it binds, accepts subscribers
 // (libzmq, zmq4 or tickcast SUB sockets), and sends each of them the messages
-// whose topic matches its subscriptions. It implements publisher.Sink.
+// whose topic matches its subscriptions. It implements port.Sink.
 type Pub struct {
 	endpoint         string
 	ln               net.Listener
@@ -167,8 +168,11 @@ type Pub struct {
 	peers  []*peer    // every connected peer, subscribed or not
 	conns  int        // connections: peers and handshakes in progress
 	active atomic.Pointer[[]*peer]
-	closed atomic.Bool
-	wg     sync.WaitGroup
+	// activeChanged is closed, and replaced, whenever active changes or the
+	// Pub closes: WaitSubscribers waits on it.
+	activeChanged chan struct{}
+	closed        atomic.Bool
+	wg            sync.WaitGroup
 
 	chunks chunkPool
 	queued atomic.Int64 // bytes queued across peers
@@ -179,7 +183,7 @@ type Pub struct {
 	cut                      atomic.Uint64 // peers disconnected for misbehaving: too slow, idle, protocol errors
 }
 
-var _ publisher.Sink = (*Pub)(nil)
+var _ port.Sink = (*Pub)(nil)
 
 // Listen binds endpoint (tcp://host:port, tcp://*:port, ipc://path) and
 // starts accepting subscribers.
@@ -207,6 +211,7 @@ func Listen(endpoint string, opts ...PubOption) (*Pub, error) {
 		o(p)
 	}
 	p.active.Store(&[]*peer{})
+	p.activeChanged = make(chan struct{})
 	p.wg.Add(1)
 	go p.accept()
 	return p, nil
@@ -345,13 +350,44 @@ func (p *Pub) setActiveLocked(pe *peer, on bool) {
 	case !on && i >= 0:
 		active := append(append(make([]*peer, 0, len(old)), old[:i]...), old[i+1:]...)
 		p.active.Store(&active)
+	default:
+		return
+	}
+	close(p.activeChanged)
+	p.activeChanged = make(chan struct{})
+}
+
+// WaitSubscribers blocks until at least n peers have subscribed to
+// something, so that what is sent from then on reaches them if it matches;
+// until ctx is done, returning its error; or until the Pub is closed
+// (ErrClosed). A peer counts once it has sent every subscription that
+// arrived with its first, so a subscriber that asked for several topics at
+// once is counted with all of them. This is the answer to ZeroMQ's
+// slow-joiner problem: a message sent before a subscription arrives is not
+// sent to that subscriber.
+func (p *Pub) WaitSubscribers(ctx context.Context, n int) error {
+	for {
+		p.mu.Lock()
+		k, changed := len(*p.active.Load()), p.activeChanged
+		p.mu.Unlock()
+		switch {
+		case p.closed.Load():
+			return ErrClosed
+		case k >= n:
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 }
 
 // Send queues the message [topic, body] for every subscriber whose
 // subscriptions match the topic. It copies it and never blocks on the
 // network. Connections without subscriptions cost it nothing.
-func (p *Pub) Send(m publisher.Message) error {
+func (p *Pub) Send(m port.Message) error {
 	if p.closed.Load() {
 		return ErrClosed
 	}
@@ -377,16 +413,17 @@ func (p *Pub) Flush() error {
 }
 
 // Stats returns the socket's counters.
-func (p *Pub) Stats() publisher.SinkStats {
+func (p *Pub) Stats() port.SinkStats {
 	p.mu.Lock()
 	n := len(p.peers)
 	p.mu.Unlock()
-	return publisher.SinkStats{
-		Endpoint: p.endpoint,
-		Peers:    n,
-		Messages: p.messages.Load(),
-		Bytes:    p.bytes.Load(),
-		Dropped:  p.dropped.Load(),
+	return port.SinkStats{
+		Endpoint:   p.endpoint,
+		Peers:      n,
+		Subscribed: len(*p.active.Load()),
+		Messages:   p.messages.Load(),
+		Bytes:      p.bytes.Load(),
+		Dropped:    p.dropped.Load(),
 	}
 }
 
@@ -437,6 +474,8 @@ func (p *Pub) Close() error {
 		p.mu.Unlock()
 		return ErrClosed
 	}
+	close(p.activeChanged) // WaitSubscribers returns
+	p.activeChanged = make(chan struct{})
 	p.mu.Unlock()
 	err := p.ln.Close()
 	p.Flush()
@@ -642,7 +681,7 @@ func (pe *peer) read() {
 	p := pe.pub
 	buf := make([]byte, 4096)
 	r, w, need := 0, 0, 0
-	subscribed := false
+	subscribed, on := false, false
 	pe.conn.SetReadDeadline(time.Now().Add(p.subscribeTimeout))
 	for {
 		for w-r >= need {
@@ -663,19 +702,20 @@ func (pe *peer) read() {
 				break
 			}
 			r, need = r+n, 0
-			on, err := pe.handle(m)
-			if err != nil {
+			if on, err = pe.handle(m); err != nil {
 				pe.cutOff(err)
 				return
 			}
-			if on != subscribed {
-				subscribed = on
-				p.setActive(pe, on)
-				if on {
-					pe.conn.SetReadDeadline(time.Time{})
-				} else {
-					pe.conn.SetReadDeadline(time.Now().Add(p.subscribeTimeout))
-				}
+		}
+		// Subscriptions that arrived together take effect together: a
+		// peer that asked for several topics is active with all of them.
+		if on != subscribed {
+			subscribed = on
+			p.setActive(pe, on)
+			if on {
+				pe.conn.SetReadDeadline(time.Time{})
+			} else {
+				pe.conn.SetReadDeadline(time.Now().Add(p.subscribeTimeout))
 			}
 		}
 		n, err := pe.conn.Read(buf[w:])

@@ -11,14 +11,13 @@ import (
 
 	"github.com/go-zeromq/zmq4"
 
-	"github.com/tickcast/tickcast/publisher"
-	"github.com/tickcast/tickcast/subscriber"
+	"github.com/tickcast/tickcast/port"
 )
 
 // All traffic in these tests stays on 127.0.0.1 (or a unix socket).
 
-func msg(topic, body string) publisher.Message {
-	return publisher.Message{Topic: []byte(topic), Body: []byte(body)}
+func msg(topic, body string) port.Message {
+	return port.Message{Topic: []byte(topic), Body: []byte(body)}
 }
 
 func listen(t *testing.T, opts ...PubOption) *Pub {
@@ -75,7 +74,7 @@ func subscribed(t *testing.T, p *Pub, n, k int) {
 
 type got struct {
 	msgs   []string // "topic=body"
-	events []subscriber.LineEventKind
+	events []port.LineEventKind
 }
 
 // collect reads from s until want messages arrived (10s at most), pumping
@@ -181,7 +180,7 @@ func TestPubServesZmq4Subscriber(t *testing.T) {
 	p.Send(msg("MSFT", "no"))
 	p.Send(msg("AAPL", "yes"))
 	long := make([]byte, 70_000) // a long frame
-	p.Send(publisher.Message{Topic: []byte("AAX"), Body: long})
+	p.Send(port.Message{Topic: []byte("AAX"), Body: long})
 	p.Flush()
 	for _, want := range []string{"AAPL/3", "AAX/70000"} {
 		m, err := sub.Recv()
@@ -218,7 +217,7 @@ func TestSubReadsZmq4Publisher(t *testing.T) {
 		}
 	}()
 	g := collect(t, s, 20)
-	if g.events[0] != subscriber.LineUp {
+	if g.events[0] != port.LineUp {
 		t.Fatalf("events %v, want line up first", g.events)
 	}
 	for i := 1; i < len(g.msgs); i++ {
@@ -258,7 +257,7 @@ func TestSlowSubscriberLosesMessagesAndNobodyElseDoes(t *testing.T) {
 		return false
 	}
 	for i := range n {
-		p.Send(publisher.Message{Topic: []byte("T"), Body: body})
+		p.Send(port.Message{Topic: []byte("T"), Body: body})
 		if i%50 == 49 {
 			// Pace the sender to the fast reader (half its HWM at a
 			// time), as a feed that the network keeps up with; the slow
@@ -299,14 +298,14 @@ func TestSlowSubscriberLosesMessagesAndNobodyElseDoes(t *testing.T) {
 	// Control messages queue too, up to a reserve of their own: they tell
 	// the peer what it lost.
 	for range controlReserve - 1 {
-		p.Send(publisher.Message{Topic: []byte("T"), Body: []byte("heartbeat"), Control: true})
+		p.Send(port.Message{Topic: []byte("T"), Body: []byte("heartbeat"), Control: true})
 	}
 	if q, _ := slowQueued(); q.Queued != 100+controlReserve {
 		t.Fatalf("after control messages: %+v, want %d queued", q, 100+controlReserve)
 	}
 	// Beyond the reserve the peer is hopeless: it is disconnected (it will
 	// reconnect and rejoin), and the fast one is untouched.
-	p.Send(publisher.Message{Topic: []byte("T"), Body: []byte("heartbeat"), Control: true})
+	p.Send(port.Message{Topic: []byte("T"), Body: []byte("heartbeat"), Control: true})
 	waitFor(t, "the slow peer to be disconnected", func() bool { _, ok := slowQueued(); return !ok })
 	if len(p.Peers()) != 1 {
 		t.Fatalf("peers %+v", p.Peers())
@@ -424,7 +423,7 @@ func TestSubReconnectsAndResubscribes(t *testing.T) {
 	if !slices.Equal(g.msgs, []string{"first", "second"}) {
 		t.Fatalf("messages %v", g.msgs)
 	}
-	want := []subscriber.LineEventKind{subscriber.LineUp, subscriber.LineDown, subscriber.LineUp}
+	want := []port.LineEventKind{port.LineUp, port.LineDown, port.LineUp}
 	if !slices.Equal(g.events, want) {
 		t.Fatalf("events %v, want %v", g.events, want)
 	}
@@ -440,12 +439,12 @@ func TestSubDropsAPublisherSendingOversizedMessages(t *testing.T) {
 	s.Subscribe(nil)
 	go func() {
 		subscribed(t, p, 1, 1)
-		p.Send(publisher.Message{Topic: []byte("T"), Body: make([]byte, 100<<10)})
+		p.Send(port.Message{Topic: []byte("T"), Body: make([]byte, 100<<10)})
 		p.Flush()
 	}()
-	var events []subscriber.LineEventKind
+	var events []port.LineEventKind
 	deadline := time.Now().Add(10 * time.Second)
-	for !slices.Contains(events, subscriber.LineDown) && time.Now().Before(deadline) {
+	for !slices.Contains(events, port.LineDown) && time.Now().Before(deadline) {
 		b, err := s.Next(time.Now().Add(20 * time.Millisecond))
 		if err != nil {
 			t.Fatal(err)
@@ -457,7 +456,7 @@ func TestSubDropsAPublisherSendingOversizedMessages(t *testing.T) {
 			events = append(events, e.Kind)
 		}
 	}
-	if !slices.Contains(events, subscriber.LineDown) {
+	if !slices.Contains(events, port.LineDown) {
 		t.Fatalf("events %v: the connection was not dropped", events)
 	}
 }

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tickcast/tickcast/internal/ratelog"
-	"github.com/tickcast/tickcast/subscriber"
+	"github.com/tickcast/tickcast/port"
 )
 
 // Defaults.
@@ -55,7 +57,7 @@ func WithSubLogger(l *slog.Logger) SubOption { return func(s *Sub) { s.log = l }
 
 // Sub is the SUB side of a ZeroMQ endpoint: it connects to a PUB (libzmq,
 // zmq4 or tickcast), reconnecting whenever the connection is lost, sends its
-// subscriptions, and reads messages. It implements subscriber.Source.
+// subscriptions, and reads messages. It implements port.Source.
 //
 // A background goroutine connects (from Dial on, as a ZeroMQ socket does, so
 // nothing published after Dial is missed for want of a connection), while
@@ -74,6 +76,8 @@ type Sub struct {
 	ready         chan net.Conn // connections the connector has set up
 	redial        chan struct{} // Next asks the connector for a new connection
 	connectorDone chan struct{}
+	woken         atomic.Bool   // Wake was called: Next returns
+	wakeCh        chan struct{} // Wake's signal to a Next waiting for a connection
 
 	mu     sync.Mutex // guards conn, subs and closed; held briefly, never during I/O
 	conn   net.Conn
@@ -94,10 +98,10 @@ type Sub struct {
 	readAt       time.Time // when buf[r:w] was read
 	readDeadline time.Time
 	wait         *time.Timer
-	batch        subscriber.Batch
+	batch        port.Batch
 }
 
-var _ subscriber.Source = (*Sub)(nil)
+var _ port.Source = (*Sub)(nil)
 
 // Dial returns a Sub for endpoint (tcp://host:port or ipc://path) and starts
 // connecting in the background; a publisher that is not up yet is not an
@@ -111,6 +115,7 @@ func Dial(endpoint string, opts ...SubOption) (*Sub, error) {
 		endpoint: endpoint, network: network, addr: addr,
 		reconnect: DefaultReconnect, maxMsg: DefaultMaxMessage, log: slog.Default(),
 		closedCh: make(chan struct{}), ready: make(chan net.Conn, 1), redial: make(chan struct{}, 1),
+		wakeCh:        make(chan struct{}, 1),
 		connectorDone: make(chan struct{}), failed: ratelog.Limiter{Every: failLogEvery},
 	}
 	for _, o := range opts {
@@ -151,6 +156,56 @@ func (s *Sub) Subscribe(prefix []byte) error {
 	}
 	return nil
 }
+
+// Unsubscribe undoes one Subscribe of prefix: the publisher is told now if
+// connected, and reconnections no longer ask for it. It may be called while
+// Next runs.
+func (s *Sub) Unsubscribe(prefix []byte) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	i := slices.IndexFunc(s.subs, func(p []byte) bool { return bytes.Equal(p, prefix) })
+	if i < 0 {
+		s.mu.Unlock()
+		return nil
+	}
+	s.subs = slices.Delete(s.subs, i, i+1)
+	c := s.conn
+	s.mu.Unlock()
+	if c != nil {
+		s.wmu.Lock()
+		s.wbuf = appendSubscription(s.wbuf[:0], false, prefix)
+		err := s.writeTo(c, s.wbuf, writeTimeout)
+		s.wmu.Unlock()
+		if err != nil {
+			s.log.Debug("zmtp: unsubscribe write failed", "endpoint", s.endpoint, "err", err)
+		}
+	}
+	return nil
+}
+
+// Wake makes a Next in progress return soon with what it has (perhaps
+// nothing); if none is, the next call may return at once. It may be called
+// from any goroutine.
+func (s *Sub) Wake() {
+	s.woken.Store(true)
+	select {
+	case s.wakeCh <- struct{}{}:
+	default:
+	}
+	s.mu.Lock()
+	c := s.conn
+	s.mu.Unlock()
+	if c != nil {
+		c.SetReadDeadline(time.Now()) // a Read in progress returns
+	}
+}
+
+// unsetDeadline marks the connection's read deadline as unknown (Wake may
+// have moved it): the next read sets it again.
+var unsetDeadline = time.Unix(0, 1)
 
 // writeTo writes b to c within timeout. A write that fails, even in part,
 // leaves the stream unusable: c is closed (Next then reconnects).
@@ -268,7 +323,7 @@ func (s *Sub) connectFailed(err error) {
 
 // Next returns the messages that are complete in the read buffer, reading
 // the socket if there are none, waiting for a connection if need be.
-func (s *Sub) Next(deadline time.Time) (*subscriber.Batch, error) {
+func (s *Sub) Next(deadline time.Time) (*port.Batch, error) {
 	b := &s.batch
 	b.Reset()
 	for {
@@ -281,9 +336,13 @@ func (s *Sub) Next(deadline time.Time) (*subscriber.Batch, error) {
 			select {
 			case c := <-s.ready:
 				s.wait.Stop()
-				s.cur, s.r, s.w, s.readDeadline = c, 0, 0, time.Time{}
-				b.Events = append(b.Events, subscriber.LineEvent{Kind: subscriber.LineUp, Detail: c.RemoteAddr().String()})
+				s.cur, s.r, s.w, s.readDeadline = c, 0, 0, unsetDeadline
+				b.Events = append(b.Events, port.LineEvent{Kind: port.LineUp, Detail: c.RemoteAddr().String()})
 			case <-timeout:
+				return b, nil
+			case <-s.wakeCh:
+				s.wait.Stop()
+				s.woken.Store(false)
 				return b, nil
 			case <-s.closedCh:
 				return nil, ErrClosed
@@ -305,7 +364,12 @@ func (s *Sub) Next(deadline time.Time) (*subscriber.Batch, error) {
 				return nil, ErrClosed
 			}
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() && !deadline.IsZero() {
+			timeout := errors.As(err, &ne) && ne.Timeout()
+			if timeout && s.woken.Swap(false) || err == errWoken {
+				s.readDeadline = unsetDeadline
+				return b, nil
+			}
+			if timeout && !deadline.IsZero() {
 				return b, nil
 			}
 			s.drop(err)
@@ -323,6 +387,9 @@ func (s *Sub) isClosed() bool {
 	}
 }
 
+// errWoken is read's answer to a Wake.
+var errWoken = errors.New("zmtp: woken")
+
 // read reads more bytes into the buffer, making room first.
 func (s *Sub) read(deadline time.Time) error {
 	if s.r == s.w {
@@ -337,6 +404,11 @@ func (s *Sub) read(deadline time.Time) error {
 			return err
 		}
 		s.readDeadline = deadline
+	}
+	// After setting the deadline: a Wake before this point is seen here,
+	// one after it has moved the deadline and ends the Read.
+	if s.woken.Swap(false) {
+		return errWoken
 	}
 	n, err := c.Read(s.buf[s.w:])
 	if n > 0 {
@@ -396,7 +468,7 @@ func (s *Sub) parseMessages() error {
 			}
 			continue
 		}
-		b.Msgs = append(b.Msgs, subscriber.Raw{Topic: m.first, Body: m.second, Frames: m.frames, Size: m.size})
+		b.Msgs = append(b.Msgs, port.Raw{Topic: m.first, Body: m.second, Frames: m.frames, Size: m.size})
 	}
 }
 
@@ -430,7 +502,7 @@ func (s *Sub) drop(err error) {
 		return
 	}
 	s.log.Debug("zmtp: connection lost", "endpoint", s.endpoint, "err", err)
-	s.batch.Events = append(s.batch.Events, subscriber.LineEvent{Kind: subscriber.LineDown, Detail: err.Error()})
+	s.batch.Events = append(s.batch.Events, port.LineEvent{Kind: port.LineDown, Detail: err.Error()})
 	select {
 	case s.redial <- struct{}{}:
 	default:

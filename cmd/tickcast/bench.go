@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tickcast/tickcast/internal/bench"
 	"github.com/tickcast/tickcast/endpoint"
+	"github.com/tickcast/tickcast/internal/bench"
 )
 
 // maxBenchSubs bounds bench --subs: every subscriber is a process of its

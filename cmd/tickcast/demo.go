@@ -249,7 +249,7 @@ func lineNames(endpoints []string, a, c string) string {
 func (s *demoSub) run(w *demoOut) {
 	defer close(s.ended)
 	for {
-		ev, err := s.sub.Next()
+		ev, err := s.sub.Next(context.Background())
 		if err != nil {
 			if !errors.Is(err, subscriber.ErrClosed) {
 				s.err = err

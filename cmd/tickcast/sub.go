@@ -88,7 +88,7 @@ func runSub(ctx context.Context, e *env, args []string) (int, error) {
 	start := time.Now()
 	var runErr error
 	for *n == 0 || t.ticks < uint64(*n) {
-		ev, err := sub.Next()
+		ev, err := sub.Next(context.Background())
 		if err != nil {
 			if !errors.Is(err, subscriber.ErrClosed) {
 				runErr = err

@@ -185,7 +185,7 @@ func runTickcastSub(ctx context.Context, spec *childSpec, rec *tickRecorder, rea
 	var runErr error
 loop:
 	for {
-		ev, err := sub.Next()
+		ev, err := sub.Next(context.Background())
 		if err != nil {
 			if !errors.Is(err, subscriber.ErrClosed) {
 				runErr = err

@@ -1,12 +1,17 @@
 package transport
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+
+	"github.com/tickcast/tickcast/port"
+)
 
 // Sentinel errors. Errors of this package wrap one of them.
 var (
 	// ErrEndpoint: an endpoint string that is not a usable pgm:// or
 	// epgm:// endpoint.
-	ErrEndpoint = errors.New("pgm/transport: bad endpoint")
+	ErrEndpoint = fmt.Errorf("pgm/transport: %w", port.ErrEndpoint)
 	// ErrPermission: raw PGM (pgm://) needs CAP_NET_RAW.
 	ErrPermission = errors.New("pgm/transport: raw PGM sockets need CAP_NET_RAW (run as root, or use epgm://)")
 	// ErrClosed: the socket has been closed.

@@ -146,6 +146,7 @@ type Sub struct {
 	free    chan *Batch
 	behind  atomic.Bool // the consumer side could not hand a batch over, or had none free
 	closed  chan struct{}
+	wake    chan struct{} // Wake's signal to Next
 	once    sync.Once
 	stopCtx func() bool // unregisters the context's AfterFunc
 	held    *Batch      // returned by the last Next, recycled by the next
@@ -190,7 +191,7 @@ func NewSubEndpoint(ctx context.Context, ep transport.Endpoint, cfg SubConfig) (
 	}
 	s := &Sub{maxMsg: cfg.MaxMessageSize, batchBytes: cfg.BatchBytes,
 		ready: make(chan *Batch, q), free: make(chan *Batch, q+1), closed: make(chan struct{}),
-		sources: make(map[wire.TSI]*stream), timer: time.NewTimer(time.Hour)}
+		wake: make(chan struct{}, 1), sources: make(map[wire.TSI]*stream), timer: time.NewTimer(time.Hour)}
 	s.timer.Stop()
 	if s.maxMsg <= 0 {
 		s.maxMsg = apdu.DefaultMaxMessageSize
@@ -269,6 +270,9 @@ func (s *Sub) Next(deadline time.Time) (*Batch, error) {
 		return b, nil
 	case <-s.closed:
 		return nil, ErrClosed
+	case <-s.wake:
+		s.none.reset()
+		return &s.none, nil
 	case <-timeout:
 		select {
 		case b := <-s.ready: // it came as the deadline passed
@@ -278,6 +282,15 @@ func (s *Sub) Next(deadline time.Time) (*Batch, error) {
 			s.none.reset()
 			return &s.none, nil
 		}
+	}
+}
+
+// Wake makes a Next in progress return an empty batch at once; if none is,
+// the next call may. It may be called from any goroutine.
+func (s *Sub) Wake() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
 	}
 }
 

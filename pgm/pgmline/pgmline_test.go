@@ -1,4 +1,4 @@
-package feed
+package pgmline
 
 import (
 	"bytes"
@@ -14,8 +14,7 @@ import (
 	"github.com/tickcast/tickcast/pgm/source"
 	"github.com/tickcast/tickcast/pgm/transport"
 	"github.com/tickcast/tickcast/pgm/zmq"
-	"github.com/tickcast/tickcast/publisher"
-	"github.com/tickcast/tickcast/subscriber"
+	"github.com/tickcast/tickcast/port"
 )
 
 var portSeq atomic.Uint32
@@ -25,13 +24,13 @@ func testEndpoint() string {
 	return fmt.Sprintf("epgm://127.0.0.1;239.192.12.%d:%d", 1+p%200, p)
 }
 
-// TestSinkDropsDataKeepsControl: a sink behind a slow rate limit never
+// TestSenderDropsDataKeepsControl: a sink behind a slow rate limit never
 // blocks; data beyond the backlog is dropped and counted, control messages
 // still get through on the reserve.
-func TestSinkDropsDataKeepsControl(t *testing.T) {
+func TestSenderDropsDataKeepsControl(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	s, err := NewSink(ctx, testEndpoint(), zmq.PubConfig{Backlog: 64 << 10, Reserve: 16 << 10, Linger: -1,
+	s, err := NewSender(ctx, testEndpoint(), zmq.PubConfig{Backlog: 64 << 10, Reserve: 16 << 10, Linger: -1,
 		Sender: transport.SenderConfig{Source: source.Config{Rate: source.LibzmqRate}}})
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +39,7 @@ func TestSinkDropsDataKeepsControl(t *testing.T) {
 	body := make([]byte, 1000)
 	start := time.Now()
 	for range 1000 {
-		if err := s.Send(publisher.Message{Topic: []byte("T"), Body: body}); err != nil {
+		if err := s.Send(port.Message{Topic: []byte("T"), Body: body}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -55,28 +54,28 @@ func TestSinkDropsDataKeepsControl(t *testing.T) {
 		t.Fatalf("stats %+v: want about 64 kB + a sender batch accepted and the rest dropped", st)
 	}
 	for range 100 {
-		s.Send(publisher.Message{Topic: []byte("\x00ctl"), Body: []byte("heartbeat"), Control: true})
+		s.Send(port.Message{Topic: []byte("\x00ctl"), Body: []byte("heartbeat"), Control: true})
 	}
 	if st2 := s.Stats(); st2.Dropped != st.Dropped {
 		t.Fatalf("control messages dropped: %d", st2.Dropped-st.Dropped)
 	}
 	// The reserve is bounded too.
 	for range 100 {
-		s.Send(publisher.Message{Topic: []byte("\x00ctl"), Body: body, Control: true})
+		s.Send(port.Message{Topic: []byte("\x00ctl"), Body: body, Control: true})
 	}
 	if st3 := s.Stats(); st3.Dropped == st.Dropped {
 		t.Fatal("the reserve is unbounded")
 	}
 }
 
-// TestSourceBatchesAndEvents: Raw messages as the subscriber expects them,
+// TestReceiverBatchesAndEvents: Raw messages as the subscriber expects them,
 // one LineUp for the first source, and LineLoss with the sqns when the
 // application stalls past the window.
-func TestSourceBatchesAndEvents(t *testing.T) {
+func TestReceiverBatchesAndEvents(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ep := testEndpoint()
-	src, err := NewSource(ctx, ep, zmq.SubConfig{Queue: 1, BatchBytes: 8 << 10,
+	src, err := NewReceiver(ctx, ep, zmq.SubConfig{Queue: 1, BatchBytes: 8 << 10,
 		Receiver: transport.ReceiverConfig{Receiver: receiver.Config{WindowSQNs: 64}}})
 	if err != nil {
 		t.Fatal(err)
@@ -93,8 +92,8 @@ func TestSourceBatchesAndEvents(t *testing.T) {
 	pub.Send([]byte("B1"), []byte("filtered"))
 	pub.Send([]byte("A2"))
 	pub.Flush()
-	var raws []subscriber.Raw
-	var evs []subscriber.LineEvent
+	var raws []port.Raw
+	var evs []port.LineEvent
 	deadline := time.Now().Add(5 * time.Second)
 	for len(raws) < 2 && time.Now().Before(deadline) {
 		b, err := src.Next(deadline)
@@ -114,7 +113,7 @@ func TestSourceBatchesAndEvents(t *testing.T) {
 		raws[0].Size != 2+4+5 || string(raws[1].Topic) != "A2" || raws[1].Body != nil || raws[1].Frames != 1 {
 		t.Fatalf("raws %+v", raws)
 	}
-	if len(evs) != 1 || evs[0].Kind != subscriber.LineUp || !regexp.MustCompile(`pgm source [0-9.]+\.\d+ at 127\.0\.0\.1`).MatchString(evs[0].Detail) {
+	if len(evs) != 1 || evs[0].Kind != port.LineUp || !regexp.MustCompile(`pgm source [0-9.]+\.\d+ at 127\.0\.0\.1`).MatchString(evs[0].Detail) {
 		t.Fatalf("events %+v", evs)
 	}
 
@@ -136,7 +135,7 @@ func TestSourceBatchesAndEvents(t *testing.T) {
 			break
 		}
 		for _, e := range b.Events {
-			if e.Kind != subscriber.LineLoss || !re.MatchString(e.Detail) {
+			if e.Kind != port.LineLoss || !re.MatchString(e.Detail) {
 				t.Fatalf("event %+v", e)
 			}
 			m := re.FindStringSubmatch(e.Detail)

@@ -1,4 +1,4 @@
-package feed
+package pgmline
 
 import (
 	"context"
@@ -6,10 +6,10 @@ import (
 	"time"
 
 	"github.com/tickcast/tickcast/pgm/zmq"
-	"github.com/tickcast/tickcast/subscriber"
+	"github.com/tickcast/tickcast/port"
 )
 
-// Source receives a feed from a PGM endpoint: every publisher (PGM source)
+// Receiver is a port.Source that receives a line from a PGM endpoint: every publisher (PGM source)
 // sending to its group. Messages are filtered by prefix locally, as
 // libzmq's SUB does. Line events:
 //
@@ -19,40 +19,40 @@ import (
 //   - LineLoss for every unrecoverable loss, with Lost the number of PGM
 //     packets and Detail the TSI and the sequence numbers, and how many
 //     messages the loss cut (dropped whole, never merged with later data).
-type Source struct {
+type Receiver struct {
 	sub      *zmq.Sub
 	endpoint string
 	peers    int
-	batch    subscriber.Batch
+	batch    port.Batch
 }
 
-var _ subscriber.Source = (*Source)(nil)
+var _ port.Source = (*Receiver)(nil)
 
-// NewSource opens endpoint (epgm://iface;group:port or pgm://...) for
+// NewReceiver opens endpoint (epgm://iface;group:port or pgm://...) for
 // receiving. It is closed by Close or when ctx is done.
-func NewSource(ctx context.Context, endpoint string, cfg zmq.SubConfig) (*Source, error) {
+func NewReceiver(ctx context.Context, endpoint string, cfg zmq.SubConfig) (*Receiver, error) {
 	sub, err := zmq.NewSub(ctx, endpoint, cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &Source{sub: sub, endpoint: endpoint}, nil
+	return &Receiver{sub: sub, endpoint: endpoint}, nil
 }
 
 // Sub returns the underlying socket.
-func (s *Source) Sub() *zmq.Sub { return s.sub }
+func (s *Receiver) Sub() *zmq.Sub { return s.sub }
 
 // Endpoint names the line.
-func (s *Source) Endpoint() string { return s.endpoint }
+func (s *Receiver) Endpoint() string { return s.endpoint }
 
 // Subscribe keeps messages whose topic starts with prefix.
-func (s *Source) Subscribe(prefix []byte) error {
+func (s *Receiver) Subscribe(prefix []byte) error {
 	s.sub.Subscribe(prefix)
 	return nil
 }
 
 // Next returns the next batch, or an empty one at deadline. The batch and
 // its bytes stay valid until the next call.
-func (s *Source) Next(deadline time.Time) (*subscriber.Batch, error) {
+func (s *Receiver) Next(deadline time.Time) (*port.Batch, error) {
 	zb, err := s.sub.Next(deadline)
 	if err != nil {
 		return nil, err
@@ -61,7 +61,7 @@ func (s *Source) Next(deadline time.Time) (*subscriber.Batch, error) {
 	b.Reset()
 	b.Time = zb.Time
 	for _, m := range zb.Msgs {
-		r := subscriber.Raw{Topic: m.Frames[0], Frames: len(m.Frames)}
+		r := port.Raw{Topic: m.Frames[0], Frames: len(m.Frames)}
 		if len(m.Frames) > 1 {
 			r.Body = m.Frames[1]
 		}
@@ -75,17 +75,17 @@ func (s *Source) Next(deadline time.Time) (*subscriber.Batch, error) {
 		case zmq.PeerUp:
 			s.peers++
 			if s.peers == 1 {
-				b.Events = append(b.Events, subscriber.LineEvent{Kind: subscriber.LineUp,
+				b.Events = append(b.Events, port.LineEvent{Kind: port.LineUp,
 					Detail: fmt.Sprintf("pgm source %s at %s", e.TSI, e.Source)})
 			}
 		case zmq.PeerDown:
 			s.peers--
 			if s.peers == 0 {
-				b.Events = append(b.Events, subscriber.LineEvent{Kind: subscriber.LineDown,
+				b.Events = append(b.Events, port.LineEvent{Kind: port.LineDown,
 					Detail: fmt.Sprintf("pgm source %s expired", e.TSI)})
 			}
 		case zmq.Loss:
-			b.Events = append(b.Events, subscriber.LineEvent{Kind: subscriber.LineLoss, Lost: uint64(e.Count),
+			b.Events = append(b.Events, port.LineEvent{Kind: port.LineLoss, Lost: uint64(e.Count),
 				Detail: LossDetail(e)})
 		}
 	}
@@ -99,5 +99,14 @@ func LossDetail(e zmq.Event) string {
 	return fmt.Sprintf("tsi %s lost sqn %d-%d (%d packets, %d messages cut)", e.TSI, e.SQN, last, e.Count, e.Discarded)
 }
 
+// Unsubscribe undoes one Subscribe of prefix.
+func (s *Receiver) Unsubscribe(prefix []byte) error {
+	s.sub.Unsubscribe(prefix)
+	return nil
+}
+
+// Wake makes a Next in progress return at once.
+func (s *Receiver) Wake() { s.sub.Wake() }
+
 // Close stops the line; a blocked Next returns an error.
-func (s *Source) Close() error { return s.sub.Close() }
+func (s *Receiver) Close() error { return s.sub.Close() }
