@@ -127,7 +127,9 @@ func ParseEndpoint(endpoint string) (Endpoint, error) {
 		return bad("no interface: name it (e.g. lo or 127.0.0.1) rather than let the OS choose where multicast goes")
 	}
 	if e.Interface, e.Addr, err = lookupInterface(iface); err != nil {
-		return bad("%v", err)
+		// Wrapped, not formatted: the net package's error stays in the
+		// chain for errors.As.
+		return Endpoint{}, fmt.Errorf("%w %q: %w", ErrEndpoint, endpoint, err)
 	}
 	return e, nil
 }
@@ -155,7 +157,7 @@ func lookupInterface(s string) (net.Interface, netip.Addr, error) {
 	}
 	ifi, err := net.InterfaceByName(s)
 	if err != nil {
-		return net.Interface{}, netip.Addr{}, fmt.Errorf("interface %q: %v", s, err)
+		return net.Interface{}, netip.Addr{}, fmt.Errorf("interface %q: %w", s, err)
 	}
 	addrs := ipv4Addrs(ifi)
 	if len(addrs) == 0 {

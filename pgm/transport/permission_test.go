@@ -5,12 +5,14 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 )
 
 // TestRawNeedsCapNetRaw runs a raw PGM Sender and Receiver without
 // CAP_NET_RAW (capsh drops it from this test binary, re-executed): both
-// fail with ErrPermission and a message that says what is missing.
+// fail with ErrPermission and a message that says what is missing, and the
+// kernel's EPERM (socket(2) of a SOCK_RAW) stays in the chain for errors.Is.
 func TestRawNeedsCapNetRaw(t *testing.T) {
 	if os.Getenv("PGM_RAW_HELPER") == "1" {
 		ep, err := ParseEndpoint("pgm://127.0.0.1;239.192.7.250:7000")
@@ -22,6 +24,9 @@ func TestRawNeedsCapNetRaw(t *testing.T) {
 		for _, err := range []error{errS, errR} {
 			if !errors.Is(err, ErrPermission) || !strings.Contains(err.Error(), "CAP_NET_RAW") {
 				t.Fatalf("without CAP_NET_RAW: %v", err)
+			}
+			if !errors.Is(err, syscall.EPERM) {
+				t.Fatalf("without CAP_NET_RAW: errors.Is(err, EPERM) is false: %v", err)
 			}
 		}
 		t.Log(errS)

@@ -33,6 +33,21 @@ type ReceiverConfig struct {
 }
 
 // A Consumer takes the events of a Receiver, in its goroutine.
+//
+// Locking. The Receiver calls Room and Consume with its lock held: the
+// lock Stats takes, which guards the PGM receiver whose window Consume's
+// event points into. It calls Flush with that lock released. Therefore:
+//   - Room and Consume must not call Receiver.Stats: it would deadlock.
+//   - A lock that Room or Consume takes must never be held by a goroutine
+//     while it calls Receiver.Stats: the lock order is the Receiver's lock,
+//     then the consumer's (release your own lock before calling Stats).
+//   - None of the three may call Receiver.Close, which waits for the
+//     goroutine that is calling them to end.
+//   - Room and Consume should be quick: while they run, Stats callers wait
+//     and the socket is not read.
+//
+// Receiver.Wake and Receiver.Endpoint take no lock and may be called from
+// any of the three; Flush may also call Stats.
 type Consumer interface {
 	// Room reports whether the consumer can take an event now. While it
 	// cannot, the Receiver leaves data in the PGM receive window, where it
@@ -100,6 +115,12 @@ type Receiver struct {
 
 // NewReceiver opens the socket and starts receiving. It stops when ctx is
 // done or Close is called.
+//
+// A socket that cannot be opened gives an error wrapping ErrSocket (or
+// ErrPermission: pgm:// without CAP_NET_RAW) and the system's error, for
+// errors.Is: syscall.EADDRINUSE if a socket without SO_REUSEADDR and
+// SO_REUSEPORT holds the port on the group's address or on 0.0.0.0,
+// syscall.EPERM.
 func NewReceiver(ctx context.Context, ep Endpoint, cfg ReceiverConfig, c Consumer) (*Receiver, error) {
 	rcfg := cfg.Receiver
 	rcfg.DataPort, rcfg.Group = ep.Port, ep.Group
@@ -167,6 +188,12 @@ func (x *Receiver) close() {
 	<-x.done
 }
 
+// run is the Receiver's goroutine. Each round it waits for datagrams (until
+// the PGM receiver's next timer, or a Wake), then, with x.mu held, hands
+// them and the time to the PGM receiver, queues the NAKs and SPMRs it
+// returns, gives the Consumer its events (Room and Consume run under x.mu:
+// see deliverLocked), sends the NAKs and SPMRs, and, with x.mu released,
+// calls the Consumer's Flush.
 func (x *Receiver) run() {
 	defer close(x.done)
 	rb := newReadBatch(batchSize, slotSize)
@@ -210,56 +237,9 @@ func (x *Receiver) run() {
 				x.log.Debug("pgm: receiver read", "endpoint", x.ep.String(), "err", err)
 			}
 		}
-		if n > 0 {
-			x.stats.Reads++
-			x.stats.Datagrams += uint64(n)
-		}
-		for i := range n {
-			from, b := rb.datagram(i)
-			if x.ep.Network == PGM {
-				ip, pkt, err := wire.ParseIPv4(b)
-				if err != nil {
-					x.stats.BadIP++
-					continue
-				}
-				from, b = ip.Src, pkt
-			}
-			x.r.HandleDatagram(now, from, b) // what it drops, it counts
-		}
-		x.r.HandleTimeout(now)
-		x.logHostile(now)
-		for {
-			tx, ok := x.r.Poll(now)
-			if !ok {
-				break
-			}
-			to := tx.To
-			if tx.Multicast {
-				to = x.ep.Group
-			}
-			if !wb.add(tx.Packet, to, x.port) {
-				x.flushLocked(wb) // tx.Packet stays valid: no call on x.r in between
-				wb.add(tx.Packet, to, x.port)
-			}
-		}
-		stalled := false
-		for {
-			if !x.c.Room() {
-				// Say so before looking again: a consumer that makes room
-				// in between then sees stalled and wakes us.
-				x.stalled.Store(true)
-				if !x.c.Room() {
-					stalled = true
-					break
-				}
-				x.stalled.Store(false)
-			}
-			var ok bool
-			if x.ev, ok = x.r.Next(); !ok {
-				break
-			}
-			x.c.Consume(now, &x.ev)
-		}
+		x.handleLocked(now, rb, n)
+		x.queueLocked(now, wb)
+		stalled := x.deliverLocked(now)
 		if stalled {
 			x.stats.Stalls++
 		}
@@ -268,7 +248,78 @@ func (x *Receiver) run() {
 		if !stalled {
 			x.stalled.Store(false)
 		}
-		x.c.Flush(now)
+		x.c.Flush(now) // x.mu released: Flush may call Stats
+	}
+}
+
+// handleLocked gives the PGM receiver the n datagrams read into rb, then
+// the time. x.mu is held.
+func (x *Receiver) handleLocked(now time.Time, rb *readBatch, n int) {
+	if n > 0 {
+		x.stats.Reads++
+		x.stats.Datagrams += uint64(n)
+	}
+	for i := range n {
+		from, b := rb.datagram(i)
+		if x.ep.Network == PGM {
+			ip, pkt, err := wire.ParseIPv4(b)
+			if err != nil {
+				x.stats.BadIP++
+				continue
+			}
+			from, b = ip.Src, pkt
+		}
+		x.r.HandleDatagram(now, from, b) // what it drops, it counts
+	}
+	x.r.HandleTimeout(now)
+	x.logHostile(now)
+}
+
+// queueLocked adds the NAKs and SPMRs the PGM receiver has due to wb,
+// sending the batch whenever it is full. x.mu is held.
+func (x *Receiver) queueLocked(now time.Time, wb *writeBatch) {
+	for {
+		tx, ok := x.r.Poll(now)
+		if !ok {
+			return
+		}
+		to := tx.To
+		if tx.Multicast {
+			to = x.ep.Group
+		}
+		if !wb.add(tx.Packet, to, x.port) {
+			x.flushLocked(wb) // tx.Packet stays valid: no call on x.r in between
+			wb.add(tx.Packet, to, x.port)
+		}
+	}
+}
+
+// deliverLocked gives the Consumer the PGM receiver's events while it has
+// room, and reports whether it ran out of room (stalled) before the events
+// did.
+//
+// x.mu is held throughout, across the calls to Room and Consume: each event
+// comes from x.r.Next, and its payload points into the PGM receiver's
+// window, valid until the next call on x.r, which Stats (reading x.r under
+// x.mu) must not race; holding the lock for the whole round rather than
+// dropping and retaking it around each Consume keeps the per-event cost at
+// one call. The Consumer interface says what this forbids its methods.
+func (x *Receiver) deliverLocked(now time.Time) (stalled bool) {
+	for {
+		if !x.c.Room() {
+			// Say so before looking again: a consumer that makes room
+			// in between then sees stalled and wakes us.
+			x.stalled.Store(true)
+			if !x.c.Room() {
+				return true
+			}
+			x.stalled.Store(false)
+		}
+		var ok bool
+		if x.ev, ok = x.r.Next(); !ok {
+			return false
+		}
+		x.c.Consume(now, &x.ev)
 	}
 }
 

@@ -80,6 +80,13 @@ type SenderConfig struct {
 
 // A Feeder gives a Sender its APDUs. The Sender calls Fill from its own
 // goroutine whenever it can send; Sender.Wake tells it that Fill has more.
+//
+// Fill runs with the Sender's lock held (the one Stats takes and the
+// socket's reader feeds NAKs under), so it must be quick and must not call
+// Sender.Stats (a deadlock) or Sender.Close (which waits for the goroutine
+// that is calling Fill); Wake, TSI, MaxAPDU and Endpoint are safe. A lock
+// that Fill takes must not be held by a goroutine while it calls
+// Sender.Stats: the order is the Sender's lock, then the Feeder's.
 type Feeder interface {
 	// Fill copies up to len(dst) APDUs, in order, into the dst slices
 	// (each with room for the Sender's MaxAPDU bytes: dst[i] =
@@ -97,8 +104,8 @@ type SenderStats struct {
 	BadAPDUs    uint64 // APDUs the Feeder gave that the source refused (empty or too long)
 	SocketInfo  SocketInfo
 	WindowSQNs  int
-	Unsent      int // APDUs taken from the Feeder, not yet sent
-	LastSendErr string
+	Unsent      int   // APDUs taken from the Feeder, not yet sent
+	LastSendErr error // why the kernel last refused a datagram (a syscall.Errno); nil if never
 }
 
 // Sender is a PGM source on a socket: it sends a Feeder's APDUs as ODATA to
@@ -153,6 +160,12 @@ type Sender struct {
 
 // NewSender opens the sockets and starts sending: the first SPMs go out at
 // once. The Sender stops when ctx is done or Close is called.
+//
+// A socket that cannot be opened gives an error wrapping ErrSocket (or
+// ErrPermission: pgm:// without CAP_NET_RAW) and the system's error, for
+// errors.Is: syscall.EADDRINUSE if a socket without SO_REUSEPORT (or of
+// another user) holds the interface's address and the port,
+// syscall.EADDRNOTAVAIL if the address is not the host's, syscall.EPERM.
 func NewSender(ctx context.Context, ep Endpoint, cfg SenderConfig, feed Feeder) (*Sender, error) {
 	sc := cfg.Source
 	sc.DataPort, sc.NLA, sc.Group = ep.Port, ep.Addr, ep.Group
@@ -247,13 +260,9 @@ func (s *Sender) Wake() {
 func (s *Sender) Stats() SenderStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := SenderStats{Source: s.src.Stats(), Datagrams: s.datagrams, BadIP: s.badIP, SendErrors: s.sendErrors,
+	return SenderStats{Source: s.src.Stats(), Datagrams: s.datagrams, BadIP: s.badIP, SendErrors: s.sendErrors,
 		ReadErrors: s.readErrors, BadAPDUs: s.badAPDUs, SocketInfo: s.info, WindowSQNs: s.src.WindowSQNs(),
-		Unsent: s.unsent}
-	if s.lastSendErr != nil {
-		st.LastSendErr = s.lastSendErr.Error()
-	}
-	return st
+		Unsent: s.unsent, LastSendErr: s.lastSendErr}
 }
 
 // Close sends what the Feeder still has, for up to linger, then ends the
@@ -320,143 +329,230 @@ func (s *Sender) read() {
 }
 
 // run is the send loop: control packets (SPMs, NCFs, RDATA) as the source
-// returns them, ODATA as the rate limit allows, a batch per sendmmsg.
+// returns them, ODATA as the rate limit allows, a batch per sendmmsg. Each
+// round fills a batch under s.mu (sendLoop.fill), sends it without the lock
+// (sendLoop.flush), then, unless the batch was full, sleeps until the
+// source's next timer, the rate limit, the linger's end, a Wake or Close
+// (sendLoop.sleep).
 func (s *Sender) run() {
 	defer close(s.done)
 	defer func() {
 		s.pc.Close()
 		s.readWG.Wait()
 	}()
-	wb := newWriteBatch(batchSize, slotSize)
-	pend := make([][]byte, batchSize) // APDUs taken from the Feeder
-	for i := range pend {
-		pend[i] = make([]byte, 0, s.maxAPDU)
-	}
-	var pi, pn int
-	var drainedAt time.Time // stopping, and the Feeder had nothing more
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	stopping, finished := false, false
+	l := newSendLoop(s)
 	for {
 		now := time.Now()
-		if !stopping {
-			select {
-			case <-s.stop:
-				stopping = true
-			default:
-			}
-		}
-		var dataAt time.Time
-		drained := false // the Feeder had nothing more
-		s.mu.Lock()
-		for !wb.full() {
-			pkt := s.src.Poll(now)
-			if pkt == nil {
-				break
-			}
-			wb.add(pkt, s.ep.Group, s.port)
-		}
-		for !wb.full() && !finished {
-			if pi == pn {
-				pi, pn = 0, s.feed.Fill(pend)
-				if pn == 0 {
-					drained = true
-					break
-				}
-			}
-			a := pend[pi]
-			if t := s.src.SendTime(len(a)); t.After(now) {
-				dataAt = t
-				break
-			}
-			pkt, err := s.src.Send(now, a)
-			if errors.Is(err, source.ErrRateLimited) {
-				dataAt = now.Add(spinBelow) // SendTime said now: a rounding edge
-				break
-			}
-			pi++
-			if err != nil {
-				s.badAPDUs++ // empty or too long: the Feeder's bug, not the network's
-				continue
-			}
-			wb.add(pkt, s.ep.Group, s.port)
-		}
-		s.unsent = pn - pi
-		if stopping && !finished {
-			if !drained {
-				drainedAt = time.Time{}
-			} else if drainedAt.IsZero() {
-				drainedAt = now
-			}
-			// Everything queued has gone and receivers have stopped asking
-			// for repairs, or the linger ran out: end the session. Poll now
-			// returns the FIN SPMs. (Receivers take FIN to mean that what
-			// they still miss is lost, so a last packet lost just before
-			// the end is repaired first, not reported seconds later.)
-			quietAt := drainedAt.Add(dataGrace)
-			if !s.lastUpstream.IsZero() && s.lastUpstream.Add(nakGrace).After(quietAt) {
-				quietAt = s.lastUpstream.Add(nakGrace)
-			}
-			if (!drainedAt.IsZero() && !now.Before(quietAt)) || now.UnixNano() >= s.lingerUntil.Load() {
-				s.src.Close(now)
-				finished = true
-				dataAt = time.Time{}
-			} else if !drainedAt.IsZero() {
-				dataAt = quietAt
-			}
-		}
-		deadline := s.src.Deadline()
-		s.mu.Unlock()
-
-		full := wb.full()
-		if err := wb.flush(s.rc); err != nil {
-			s.log.Warn("pgm: source send", "endpoint", s.ep.String(), "err", err)
+		l.checkStop()
+		dataAt, deadline := l.fill(now)
+		full := l.wb.full()
+		if !l.flush() {
 			return
 		}
-		if wb.errs > 0 {
-			s.mu.Lock()
-			s.sendErrors += wb.errs
-			s.lastSendErr = wb.err
-			s.mu.Unlock()
-			wb.errs = 0
-		}
-		if finished && deadline.IsZero() {
+		if l.finished && deadline.IsZero() {
 			return // the FIN SPMs are out
 		}
 		if full {
+			continue // more may be due at once
+		}
+		l.sleep(l.wakeAt(deadline, dataAt))
+	}
+}
+
+// sendLoop is the state Sender.run keeps from one round to the next. Only
+// run's goroutine touches it.
+type sendLoop struct {
+	s  *Sender
+	wb *writeBatch
+	// pend holds APDUs taken from the Feeder; pend[pi:pn] are not sent yet.
+	pend   [][]byte
+	pi, pn int
+	// stopping: Close or the context asked the session to end. finished:
+	// the source has been closed, and Poll returns the FIN SPMs.
+	stopping, finished bool
+	// drainedAt is when, stopping, the Feeder was first found with nothing
+	// more (zero while it still has APDUs).
+	drainedAt time.Time
+	timer     *time.Timer // stopped between waits
+}
+
+func newSendLoop(s *Sender) *sendLoop {
+	l := &sendLoop{s: s, wb: newWriteBatch(batchSize, slotSize), pend: make([][]byte, batchSize),
+		timer: time.NewTimer(time.Hour)}
+	l.timer.Stop()
+	for i := range l.pend {
+		l.pend[i] = make([]byte, 0, l.s.maxAPDU)
+	}
+	return l
+}
+
+// checkStop notes whether Close or the context has asked the session to end.
+func (l *sendLoop) checkStop() {
+	if l.stopping {
+		return
+	}
+	select {
+	case <-l.s.stop:
+		l.stopping = true
+	default:
+	}
+}
+
+// fill adds to the batch, under s.mu, what is due at now: first the
+// source's control packets, then ODATA for the Feeder's APDUs, and, once
+// stopping, decides whether the session ends. It returns when ODATA or the
+// session's end must be looked at again (zero: no such time) and the
+// source's next deadline.
+func (l *sendLoop) fill(now time.Time) (dataAt, deadline time.Time) {
+	s := l.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l.addControl(now)
+	dataAt, drained := l.addData(now)
+	s.unsent = l.pn - l.pi
+	if l.stopping && !l.finished {
+		dataAt = l.endSession(now, drained, dataAt)
+	}
+	return dataAt, s.src.Deadline()
+}
+
+// addControl adds the packets the source has due (SPMs, NCFs, RDATA, the
+// FIN SPMs), as many as the batch holds. s.mu is held.
+func (l *sendLoop) addControl(now time.Time) {
+	s := l.s
+	for !l.wb.full() {
+		pkt := s.src.Poll(now)
+		if pkt == nil {
+			return
+		}
+		l.wb.add(pkt, s.ep.Group, s.port)
+	}
+}
+
+// addData adds ODATA for the Feeder's APDUs while the batch has room and
+// the rate limit allows, taking more from the Feeder as pend runs out. It
+// returns when the rate limit lets the next APDU go (zero if it did not
+// hold one back) and whether the Feeder had nothing more. s.mu is held:
+// the Feeder's Fill runs under it.
+func (l *sendLoop) addData(now time.Time) (dataAt time.Time, drained bool) {
+	s := l.s
+	for !l.wb.full() && !l.finished {
+		if l.pi == l.pn {
+			l.pi, l.pn = 0, s.feed.Fill(l.pend)
+			if l.pn == 0 {
+				return time.Time{}, true
+			}
+		}
+		a := l.pend[l.pi]
+		if t := s.src.SendTime(len(a)); t.After(now) {
+			return t, false
+		}
+		pkt, err := s.src.Send(now, a)
+		if errors.Is(err, source.ErrRateLimited) {
+			return now.Add(spinBelow), false // SendTime said now: a rounding edge
+		}
+		l.pi++
+		if err != nil {
+			s.badAPDUs++ // empty or too long: the Feeder's bug, not the network's
 			continue
 		}
-		wakeAt := deadline
-		if !dataAt.IsZero() && (wakeAt.IsZero() || dataAt.Before(wakeAt)) {
-			wakeAt = dataAt
-		}
-		if stopping && !finished {
-			if l := time.Unix(0, s.lingerUntil.Load()); wakeAt.IsZero() || l.Before(wakeAt) {
-				wakeAt = l
-			}
-		}
-		if !wakeAt.IsZero() {
-			d := time.Until(wakeAt)
-			if d <= 0 {
-				continue
-			}
-			if d < spinBelow {
-				spin(wakeAt)
-				continue
-			}
-			timer.Reset(d)
-		}
-		stopCh := s.stop
-		if stopping {
-			stopCh = nil
-		}
-		select {
-		case <-s.wake:
-		case <-timer.C:
-		case <-stopCh:
-		}
-		timer.Stop()
+		l.wb.add(pkt, s.ep.Group, s.port)
 	}
+	return time.Time{}, false
+}
+
+// endSession, stopping and not yet finished, closes the source once
+// everything queued has gone and receivers have stopped asking for repairs,
+// or once the linger has run out; Poll then returns the FIN SPMs.
+// (Receivers take FIN to mean that what they still miss is lost, so a last
+// packet lost just before the end is repaired first, not reported seconds
+// later.) drained says the Feeder had nothing more this round. It returns
+// when to look again: dataAt while APDUs remain, the time the session goes
+// quiet once drained, zero once finished. s.mu is held.
+func (l *sendLoop) endSession(now time.Time, drained bool, dataAt time.Time) time.Time {
+	s := l.s
+	if !drained {
+		l.drainedAt = time.Time{}
+	} else if l.drainedAt.IsZero() {
+		l.drainedAt = now
+	}
+	quietAt := l.drainedAt.Add(dataGrace)
+	if !s.lastUpstream.IsZero() && s.lastUpstream.Add(nakGrace).After(quietAt) {
+		quietAt = s.lastUpstream.Add(nakGrace)
+	}
+	switch {
+	case (!l.drainedAt.IsZero() && !now.Before(quietAt)) || now.UnixNano() >= s.lingerUntil.Load():
+		s.src.Close(now)
+		l.finished = true
+		return time.Time{}
+	case !l.drainedAt.IsZero():
+		return quietAt
+	}
+	return dataAt
+}
+
+// flush sends the batch, without s.mu, and counts the datagrams the kernel
+// refused. It returns false when the socket has failed (closed): the loop
+// ends.
+func (l *sendLoop) flush() bool {
+	s := l.s
+	if err := l.wb.flush(s.rc); err != nil {
+		s.log.Warn("pgm: source send", "endpoint", s.ep.String(), "err", err)
+		return false
+	}
+	if l.wb.errs > 0 {
+		s.mu.Lock()
+		s.sendErrors += l.wb.errs
+		s.lastSendErr = l.wb.err
+		s.mu.Unlock()
+		l.wb.errs = 0
+	}
+	return true
+}
+
+// wakeAt returns when the loop must run again if nothing wakes it: the
+// earliest of the source's deadline, dataAt (see fill) and, while
+// stopping, the linger's end. Zero means no time.
+func (l *sendLoop) wakeAt(deadline, dataAt time.Time) time.Time {
+	at := earliest(deadline, dataAt)
+	if l.stopping && !l.finished {
+		at = earliest(at, time.Unix(0, l.s.lingerUntil.Load()))
+	}
+	return at
+}
+
+// earliest returns the earlier of a and b, a zero time meaning none.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
+}
+
+// sleep waits until at (zero: no time), a Wake or, unless already
+// stopping, Close. A wait shorter than spinBelow is spun, not slept.
+func (l *sendLoop) sleep(at time.Time) {
+	if !at.IsZero() {
+		d := time.Until(at)
+		if d <= 0 {
+			return
+		}
+		if d < spinBelow {
+			spin(at)
+			return
+		}
+		l.timer.Reset(d)
+	}
+	stop := l.s.stop
+	if l.stopping {
+		stop = nil // closed: it would not let the loop sleep
+	}
+	select {
+	case <-l.s.wake:
+	case <-l.timer.C:
+	case <-stop:
+	}
+	l.timer.Stop()
 }
 
 // spin waits until t, yielding the processor in the meantime.

@@ -53,17 +53,17 @@ func openSocket(s socketSpec) (net.PacketConn, syscall.RawConn, SocketInfo, erro
 	case PGM:
 		fd, err = unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, wire.IPProtoPGM)
 		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
-			return nil, nil, info, fmt.Errorf("%w: %v", ErrPermission, err)
+			return nil, nil, info, fmt.Errorf("%w: %w", ErrPermission, err)
 		}
 	default:
 		return nil, nil, info, fmt.Errorf("%w: unknown network %v", ErrSocket, s.network)
 	}
 	if err != nil {
-		return nil, nil, info, fmt.Errorf("%w: socket: %v", ErrSocket, err)
+		return nil, nil, info, fmt.Errorf("%w: socket: %w", ErrSocket, err)
 	}
 	fail := func(what string, err error) (net.PacketConn, syscall.RawConn, SocketInfo, error) {
 		unix.Close(fd)
-		return nil, nil, info, fmt.Errorf("%w: %s: %v", ErrSocket, what, err)
+		return nil, nil, info, fmt.Errorf("%w: %s: %w", ErrSocket, what, err)
 	}
 	if s.reuseAddr {
 		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
@@ -123,7 +123,7 @@ func openSocket(s socketSpec) (net.PacketConn, syscall.RawConn, SocketInfo, erro
 	pc, err := net.FilePacketConn(f) // dups the descriptor
 	f.Close()
 	if err != nil {
-		return nil, nil, info, fmt.Errorf("%w: %v", ErrSocket, err)
+		return nil, nil, info, fmt.Errorf("%w: %w", ErrSocket, err)
 	}
 	sc, ok := pc.(syscall.Conn)
 	if !ok {
@@ -133,7 +133,7 @@ func openSocket(s socketSpec) (net.PacketConn, syscall.RawConn, SocketInfo, erro
 	rc, err := sc.SyscallConn()
 	if err != nil {
 		pc.Close()
-		return nil, nil, info, fmt.Errorf("%w: %v", ErrSocket, err)
+		return nil, nil, info, fmt.Errorf("%w: %w", ErrSocket, err)
 	}
 	return pc, rc, info, nil
 }
