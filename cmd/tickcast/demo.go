@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tickcast/tickcast/publisher"
+	"github.com/tickcast/tickcast/relay"
 	"github.com/tickcast/tickcast/subscriber"
 )
 
@@ -45,7 +46,70 @@ func demoLines(transport string) (a, b, c string, err error) {
 	return "", "", "", fmt.Errorf("%w: --transport %q: epgm or tcp", errUsage, transport)
 }
 
+// demoConfig is what the demo's flags ask for.
+type demoConfig struct {
+	duration            time.Duration
+	rate                float64
+	symbols             int
+	drop                float64
+	lineA, lineB, lineC string // the endpoints to open, from demoLines
+}
+
+// demo is one run of the demo: the publisher on lines A and B, the relay
+// from B to C, and the subscribers.
+type demo struct {
+	cfg demoConfig
+	out *demoOut
+
+	pc                  pubConfig
+	pub                 *publisher.Publisher
+	relay               *relay.Relay
+	stopRelay           func()     // stops the relay and closes its sink
+	lineA, lineB, lineC string     // the endpoints opened (tcp chooses ports)
+	subs                []*demoSub // trader, risk and lossy
+	readers             sync.WaitGroup
+}
+
+// runDemo runs a simulated market through a publisher, a lossy relay and
+// three subscribers on loopback, prints what they see, and checks that
+// each received exactly what it should have.
 func runDemo(ctx context.Context, e *env, args []string) (int, error) {
+	cfg, err := parseDemoFlags(e, args)
+	if err != nil {
+		return 0, err
+	}
+	d := &demo{cfg: cfg, out: &demoOut{w: e.stdout, start: time.Now()}}
+	if err := d.startFeed(ctx, e); err != nil {
+		return 0, err
+	}
+	defer d.stopRelay()
+	d.subs = demoSubscribers(d.out, d.lineA, d.lineC)
+	d.printSetup()
+	defer d.closeSubscribers()
+	if err := d.startSubscribers(ctx, e); err != nil {
+		d.pub.Close()
+		return 0, err
+	}
+	if err := d.awaitLines(ctx); err != nil {
+		d.pub.Close()
+		if ctx.Err() != nil {
+			return exitOK, nil
+		}
+		return exitFailure, err
+	}
+	closeErr := d.runMarket(ctx)
+	if ctx.Err() != nil {
+		return exitOK, nil
+	}
+	if !d.report() {
+		return exitFailure, closeErr
+	}
+	return exitOK, closeErr
+}
+
+// parseDemoFlags parses and checks the demo's flags, sets the log level,
+// and draws the endpoints of its lines.
+func parseDemoFlags(e *env, args []string) (demoConfig, error) {
 	fs := newFlags(e, "demo", "demo [--transport epgm|tcp] [--duration D] [--rate R] [--symbols N] [--drop F]")
 	transport := fs.String("transport", "epgm", "epgm (multicast on 127.0.0.1) or tcp")
 	dur := fs.Duration("duration", 4*time.Second, "how long the market runs (positive)")
@@ -54,10 +118,10 @@ func runDemo(ctx context.Context, e *env, args []string) (int, error) {
 	drop := fs.Float64("drop", 0.02, "fraction of batches the lossy line drops, 0 to 1")
 	logLevel := fs.String("log-level", "error", "log level: debug, info, warn, error")
 	if err := parse(fs, args); err != nil {
-		return 0, err
+		return demoConfig{}, err
 	}
 	if err := e.setLogLevel(*logLevel); err != nil {
-		return 0, err
+		return demoConfig{}, err
 	}
 	for _, err := range []error{
 		checkDuration("duration", *dur, 1, math.MaxInt64, "must be positive"),
@@ -66,43 +130,54 @@ func runDemo(ctx context.Context, e *env, args []string) (int, error) {
 		checkFloat("drop", *drop, 0, 1, "want a fraction from 0 to 1"),
 	} {
 		if err != nil {
-			return 0, err
+			return demoConfig{}, err
 		}
 	}
-	lineA, lineB, lineC, err := demoLines(*transport)
+	a, b, c, err := demoLines(*transport)
 	if err != nil {
-		return 0, err
+		return demoConfig{}, err
 	}
-	w := &demoOut{w: e.stdout, start: time.Now()}
+	return demoConfig{duration: *dur, rate: *rate, symbols: *symbols, drop: *drop, lineA: a, lineB: b, lineC: c}, nil
+}
 
-	// The publisher sends the feed on lines A and B; a relay copies B to
-	// C, dropping some batches: a lossy line.
-	pc := pubConfig{endpoints: []string{lineA, lineB}, symbols: *symbols, rate: *rate,
-		duration: *dur, heartbeat: 250 * time.Millisecond, seed: 42, maxBatch: publisher.DefaultMaxBatch}
-	pub, err := pc.open(e.logger)
+// startFeed opens the publisher, which sends the feed on lines A and B,
+// and the relay, which copies B to C dropping some batches: a lossy line.
+// It starts the relay, which stopRelay stops, and records the endpoints
+// opened. On failure nothing is left open.
+func (d *demo) startFeed(ctx context.Context, e *env) error {
+	d.pc = pubConfig{endpoints: []string{d.cfg.lineA, d.cfg.lineB}, symbols: d.cfg.symbols, rate: d.cfg.rate,
+		duration: d.cfg.duration, heartbeat: 250 * time.Millisecond, seed: 42, maxBatch: publisher.DefaultMaxBatch}
+	pub, err := d.pc.open(e.logger)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	eps := endpointsOf(pub) // with the ports tcp chose
-	lineA, lineB = eps[0], eps[1]
-	r, relaySinks, err := openRelay(e, lineB, []string{lineC}, *drop, 7)
+	d.lineA, d.lineB = eps[0], eps[1]
+	r, relaySinks, err := openRelay(e, d.lineB, []string{d.cfg.lineC}, d.cfg.drop, 7)
 	if err != nil {
 		pub.Close()
-		return 0, err
+		return err
 	}
-	lineC = relaySinks[0].Stats().Endpoint
-	relayCtx, stopRelay := context.WithCancel(ctx)
+	d.pub, d.relay = pub, r
+	d.lineC = relaySinks[0].Stats().Endpoint
+	relayCtx, cancel := context.WithCancel(ctx)
 	relayDone := make(chan struct{})
 	go func() { defer close(relayDone); r.Run(relayCtx) }()
-	defer func() {
-		stopRelay()
+	d.stopRelay = func() {
+		cancel()
 		<-relayDone
 		relaySinks[0].Close()
-	}()
+	}
+	return nil
+}
 
+// demoSubscribers returns the demo's subscribers, not yet open: trader,
+// which prints a sample of its ticks, risk, and lossy, which prints its
+// first gaps.
+func demoSubscribers(w *demoOut, lineA, lineC string) []*demoSub {
 	var lastShown time.Time
 	gaps := 0
-	subs := []*demoSub{
+	return []*demoSub{
 		{name: "trader", endpoints: []string{lineA}, topics: []string{"AAPL", "MSFT"},
 			show: func(ev *subscriber.Event) bool { // a sample of its ticks
 				if ev.Kind != subscriber.EventTicks || ev.RecvTime.Sub(lastShown) < 150*time.Millisecond {
@@ -122,54 +197,81 @@ func runDemo(ctx context.Context, e *env, args []string) (int, error) {
 			return gaps <= 10
 		}},
 	}
-	w.printf("tickcast demo: a simulated market of %d instruments at %s ticks/s for %v, on loopback\n", *symbols, count(uint64(*rate)), *dur)
-	w.printf("  line A  %s  the feed\n", lineA)
-	w.printf("  line B  %s  the same feed (one session: A/B lines)\n", lineB)
-	w.printf("  line C  %s  line B through a relay that drops %.0f%% of batches\n", lineC, *drop*100)
-	w.printf("  subscribers  trader: AAPL, MSFT on A   risk: everything on A and C   lossy: everything on C\n\n")
+}
 
-	var wg sync.WaitGroup
-	for _, s := range subs {
+// printSetup prints what the demo runs: the market, the lines and the
+// subscribers.
+func (d *demo) printSetup() {
+	w := d.out
+	w.printf("tickcast demo: a simulated market of %d instruments at %s ticks/s for %v, on loopback\n", d.cfg.symbols, count(uint64(d.cfg.rate)), d.cfg.duration)
+	w.printf("  line A  %s  the feed\n", d.lineA)
+	w.printf("  line B  %s  the same feed (one session: A/B lines)\n", d.lineB)
+	w.printf("  line C  %s  line B through a relay that drops %.0f%% of batches\n", d.lineC, d.cfg.drop*100)
+	w.printf("  subscribers  trader: AAPL, MSFT on A   risk: everything on A and C   lossy: everything on C\n\n")
+}
+
+// startSubscribers opens the subscribers and starts a reader for each,
+// which closeSubscribers stops. On failure the subscribers opened so far
+// are left for closeSubscribers.
+func (d *demo) startSubscribers(ctx context.Context, e *env) error {
+	for _, s := range d.subs {
 		s.tally, s.ended = newTally(), make(chan struct{})
 		// A generous arbitration window: the demo claims exactness, and it
 		// runs three subscribers, a relay and a publisher on one machine
 		// whose lines may lag each other by tens of milliseconds.
-		s.sub, err = openSubscriber(ctx, e, s.endpoints, s.topics, []subscriber.Option{subscriber.WithArbitration(time.Second)})
+		sub, err := openSubscriber(ctx, e, s.endpoints, s.topics, []subscriber.Option{subscriber.WithArbitration(time.Second)})
 		if err != nil {
-			pub.Close()
-			return 0, err
+			return err
 		}
-		defer s.sub.Close()
-		wg.Add(1)
-		go func() { defer wg.Done(); s.run(w) }()
+		s.sub = sub
+		d.readers.Add(1)
+		go func() { defer d.readers.Done(); s.run(d.out) }()
 	}
-	// Start the market once every subscriber hears the feed on every line
-	// (the publisher, or the relay, has its subscriptions; multicast lines
-	// have joined), so that the counts can be checked against what was
-	// published.
+	return nil
+}
+
+// closeSubscribers closes the subscribers opened, the last first, and
+// waits for their readers to return.
+func (d *demo) closeSubscribers() {
+	for i := len(d.subs) - 1; i >= 0; i-- {
+		if s := d.subs[i]; s.sub != nil {
+			s.sub.Close()
+		}
+	}
+	d.readers.Wait()
+}
+
+// awaitLines waits until every subscriber hears the feed on every line
+// (the publisher, or the relay, has its subscriptions; multicast lines
+// have joined), so that the counts can be checked against what was
+// published. It gives up after 10 seconds, or when ctx ends.
+func (d *demo) awaitLines(ctx context.Context) error {
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		waiting := ""
-		for _, s := range subs {
+		for _, s := range d.subs {
 			if !s.allLinesActive() {
 				waiting = s.name
 			}
 		}
 		if waiting == "" {
-			break
+			return nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			pub.Close()
-			if ctx.Err() != nil {
-				return exitOK, nil
-			}
-			return exitFailure, fmt.Errorf("subscriber %s did not hear the feed on every line", waiting)
+			return fmt.Errorf("subscriber %s did not hear the feed on every line", waiting)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	w.printf("%8s  %-7s %s\n", "time", "sub", "what")
-	pc.simulate(ctx, pub)
-	err = pub.Close()
-	for _, s := range subs {
+}
+
+// runMarket runs the simulated market for its duration, closes the
+// publisher, and waits for every subscriber to hear the end of the session
+// (10 seconds at most each) before closing it. It returns the publisher's
+// Close error.
+func (d *demo) runMarket(ctx context.Context) error {
+	d.out.printf("%8s  %-7s %s\n", "time", "sub", "what")
+	d.pc.simulate(ctx, d.pub)
+	err := d.pub.Close()
+	for _, s := range d.subs {
 		select {
 		case <-s.ended:
 		case <-time.After(10 * time.Second):
@@ -177,25 +279,36 @@ func runDemo(ctx context.Context, e *env, args []string) (int, error) {
 		}
 		s.sub.Close()
 	}
-	wg.Wait()
-	if ctx.Err() != nil {
-		return exitOK, nil
-	}
+	d.readers.Wait()
+	return err
+}
 
-	// The summary, and the checks that make it a demonstration.
-	ps := pub.Stats()
+// report prints the summary, and the checks that make it a demonstration;
+// it reports whether every subscriber ran and every check passed.
+func (d *demo) report() bool {
+	ps := d.pub.Stats()
+	tableOK := d.printTable(ps)
+	checksOK := d.checkClaims(ps)
+	return tableOK && checksOK
+}
+
+// printTable prints what was published and what each subscriber received,
+// with the errors of the subscribers that failed; it reports whether none
+// did.
+func (d *demo) printTable(ps publisher.Stats) bool {
+	w := d.out
 	w.printf("\npublished %s ticks in %s messages (%.1f ticks per message), each on lines A and B\n\n",
 		count(ps.Published), count(ps.Messages), float64(ps.Published)/float64(max(ps.Messages, 1)))
 	w.printf("%-8s %-10s %-6s %12s %6s %9s %9s %9s %9s\n", "sub", "topics", "lines", "ticks", "gaps", "missing", "p50", "p99", "max")
 	ok := true
-	for _, s := range subs {
+	for _, s := range d.subs {
 		st := s.sub.Stats()
 		l := latencyOf(s.tally.lat)
 		topics := "all"
 		if len(s.topics) > 0 {
 			topics = strings.Join(s.topics, ",")
 		}
-		w.printf("%-8s %-10s %-6s %12s %6s %9s %9s %9s %9s\n", s.name, topics, lineNames(s.endpoints, lineA, lineC),
+		w.printf("%-8s %-10s %-6s %12s %6s %9s %9s %9s %9s\n", s.name, topics, lineNames(s.endpoints, d.lineA, d.lineC),
 			count(s.tally.ticks), count(st.Gaps), count(st.Missing), duration(l.P50), duration(l.P99), duration(l.Max))
 		if s.err != nil {
 			w.printf("  %s: %v\n", s.name, s.err)
@@ -203,15 +316,23 @@ func runDemo(ctx context.Context, e *env, args []string) (int, error) {
 		}
 	}
 	w.printf("\n")
+	return ok
+}
+
+// checkClaims checks and prints the demo's three claims: the trader
+// received exactly its topics, risk every tick published, and lossy
+// reported exactly what the relay dropped. It reports whether all hold.
+func (d *demo) checkClaims(ps publisher.Stats) bool {
+	ok := true
 	check := func(good bool, format string, args ...any) {
 		mark := "ok  "
 		if !good {
 			mark, ok = "FAIL", false
 		}
-		w.printf("%s %s\n", mark, fmt.Sprintf(format, args...))
+		d.out.printf("%s %s\n", mark, fmt.Sprintf(format, args...))
 	}
-	trader, risk, lossy := subs[0], subs[1], subs[2]
-	rs := r.Stats()
+	trader, risk, lossy := d.subs[0], d.subs[1], d.subs[2]
+	rs := d.relay.Stats()
 	want := risk.tally.topics["AAPL"].Received + risk.tally.topics["MSFT"].Received
 	check(trader.tally.ticks == want && len(trader.tally.topics) == 2,
 		"trader received exactly AAPL and MSFT (%s ticks, %d topics)", count(trader.tally.ticks), len(trader.tally.topics))
@@ -223,10 +344,7 @@ func runDemo(ctx context.Context, e *env, args []string) (int, error) {
 	check(lst.Missing == rs.DroppedTicks && lossy.tally.ticks+lst.Missing == ps.Published,
 		"the relay dropped %s batches (%s ticks) on line C; lossy, on C alone, reported %s gaps, %s ticks missing: exact",
 		count(rs.Dropped), count(rs.DroppedTicks), count(lst.Gaps), count(lst.Missing))
-	if !ok {
-		return exitFailure, err
-	}
-	return exitOK, err
+	return ok
 }
 
 // lineNames names a subscriber's lines for the summary table.
@@ -266,6 +384,7 @@ func (s *demoSub) run(w *demoOut) {
 	}
 }
 
+// allLinesActive reports whether the subscriber hears the feed on every line.
 func (s *demoSub) allLinesActive() bool {
 	for _, l := range s.sub.Stats().Lines {
 		if l.State != subscriber.LineActive {
@@ -282,12 +401,14 @@ type demoOut struct {
 	start time.Time
 }
 
+// printf prints, one writer at a time.
 func (d *demoOut) printf(format string, args ...any) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	fmt.Fprintf(d.w, format, args...)
 }
 
+// event prints one of who's events, stamped with the time since the start.
 func (d *demoOut) event(who string, ev *subscriber.Event) {
 	at := time.Since(d.start).Seconds()
 	var what string
