@@ -9,6 +9,7 @@
 package publisher
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -19,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tickcast/tickcast/port"
 	"github.com/tickcast/tickcast/schema"
 )
 
@@ -156,6 +158,13 @@ type Publisher struct {
 	bytes      atomic.Uint64
 	heartbeats atomic.Uint64
 	sinkErrors atomic.Uint64
+	sinkState  []sinkState // per sink, as cfg.sinks
+}
+
+// sinkState is what the publisher knows of one sink's failures.
+type sinkState struct {
+	errors atomic.Uint64
+	last   atomic.Pointer[error]
 }
 
 // Topic is a handle on one topic: publishing through it skips the map lookup
@@ -212,6 +221,7 @@ func New(opts ...Option) (*Publisher, error) {
 		hb:      newHeartbeats(cfg.heartbeat, 30*cfg.heartbeat, cfg.now()),
 	}
 	p.sendTopic = p.sendTopicHeartbeat
+	p.sinkState = make([]sinkState, len(cfg.sinks))
 	p.control = []byte(schema.ControlTopic)
 	for p.session == 0 {
 		var b [8]byte
@@ -448,18 +458,31 @@ func (p *Publisher) send(topic []byte, h schema.Header, ticks []schema.Tick, con
 	m := Message{Topic: topic, Body: p.enc.Encode(h, ticks), Control: control}
 	p.messages.Add(1)
 	p.bytes.Add(uint64(len(m.Topic) + len(m.Body)))
-	for _, s := range p.cfg.sinks {
+	for i, s := range p.cfg.sinks {
 		if err := s.Send(m); err != nil {
-			p.sinkErrors.Add(1)
+			p.sinkFailed(i, "send", err)
 		}
 	}
 }
 
 func (p *Publisher) flushSinks() {
-	for _, s := range p.cfg.sinks {
+	for i, s := range p.cfg.sinks {
 		if err := s.Flush(); err != nil {
-			p.sinkErrors.Add(1)
+			p.sinkFailed(i, "flush", err)
 		}
+	}
+}
+
+// sinkFailed counts an error of sink i, keeps it as the sink's last, and
+// logs it if it is the sink's first: a sink that fails keeps failing, and
+// the count and the last error are in Stats.
+func (p *Publisher) sinkFailed(i int, op string, err error) {
+	p.sinkErrors.Add(1)
+	st := &p.sinkState[i]
+	st.last.Store(&err)
+	if st.errors.Add(1) == 1 {
+		p.cfg.logger.Warn("publisher: sink failed; further errors are counted, not logged",
+			"sink", p.cfg.sinks[i].Stats().Endpoint, "op", op, "err", err, "session", p.session)
 	}
 }
 
@@ -485,6 +508,52 @@ func (p *Publisher) Close() error {
 	return errors.Join(errs...)
 }
 
+// ErrCannotCount is returned by WaitSubscribers when no sink of the
+// publisher can know its subscribers: multicast (epgm://, pgm://) sinks
+// cannot.
+var ErrCannotCount = errors.New("publisher: no sink can count its subscribers (multicast cannot)")
+
+// WaitSubscribers waits until every sink that can know its subscribers
+// (tcp://, ipc://) has at least n that have subscribed to something, so
+// that ticks published from then on reach them: the answer to ZeroMQ's
+// slow-joiner problem (a subscriber that has connected but whose
+// subscription has not reached the publisher yet misses what is sent
+// meanwhile). It returns ctx's error if ctx ends first, ErrClosed if the
+// publisher closes, and ErrCannotCount if no sink can count (multicast
+// only).
+//
+// A multicast publisher cannot know its receivers. Start the subscribers
+// first, or publish into the void for a moment (tickcast pub --delay):
+// subscribers join each topic at the first message they hear, and topic
+// heartbeats (WithHeartbeat) tell a late subscriber where each quiet topic
+// stands, so it reports what it missed from then on exactly.
+func (p *Publisher) WaitSubscribers(ctx context.Context, n int) error {
+	counted := false
+	for _, s := range p.cfg.sinks {
+		w, ok := s.(port.SubscriberWaiter)
+		if !ok {
+			continue
+		}
+		counted = true
+		if err := w.WaitSubscribers(ctx, n); err != nil {
+			if p.isClosed() {
+				return ErrClosed
+			}
+			return fmt.Errorf("publisher: waiting for %d subscribers on %s: %w", n, s.Stats().Endpoint, err)
+		}
+	}
+	if !counted {
+		return ErrCannotCount
+	}
+	return nil
+}
+
+func (p *Publisher) isClosed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closed
+}
+
 // Stats are a publisher's counters.
 type Stats struct {
 	Session    uint64
@@ -493,8 +562,16 @@ type Stats struct {
 	Messages   uint64 // messages sent, heartbeats included
 	Bytes      uint64 // bytes of messages sent (topic + body), counted once for all sinks
 	Heartbeats uint64 // control and topic heartbeats sent
-	SinkErrors uint64 // errors returned by sinks
-	Sinks      []SinkStats
+	SinkErrors uint64 // errors returned by sinks, all of them
+	Sinks      []SinkReport
+}
+
+// SinkReport is one sink's counters, as the sink reports them, and its
+// failures, as the publisher saw them.
+type SinkReport struct {
+	SinkStats
+	Errors    uint64 // errors the sink's Send and Flush returned (the first is logged)
+	LastError error  // the last of them; nil if none
 }
 
 // Stats returns the publisher's counters.
@@ -507,8 +584,12 @@ func (p *Publisher) Stats() Stats {
 	s.Bytes = p.bytes.Load()
 	s.Heartbeats = p.heartbeats.Load()
 	s.SinkErrors = p.sinkErrors.Load()
-	for _, k := range p.cfg.sinks {
-		s.Sinks = append(s.Sinks, k.Stats())
+	for i, k := range p.cfg.sinks {
+		r := SinkReport{SinkStats: k.Stats(), Errors: p.sinkState[i].errors.Load()}
+		if last := p.sinkState[i].last.Load(); last != nil {
+			r.LastError = *last
+		}
+		s.Sinks = append(s.Sinks, r)
 	}
 	return s
 }

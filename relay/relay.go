@@ -70,12 +70,16 @@ func (r *Relay) joined(topic []byte, session uint64) bool {
 	return false
 }
 
-// Run forwards until ctx is done or the source fails, then closes the
-// source (not the sinks: the caller owns them).
+// Run subscribes its source to every topic and forwards until ctx is done
+// or the source fails, then closes the source (not the sinks: the caller
+// owns them).
 func (r *Relay) Run(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { r.src.Close() })
 	defer stop()
 	defer r.src.Close()
+	if err := r.src.Subscribe(nil); err != nil {
+		return err
+	}
 	var m schema.Message
 	for {
 		b, err := r.src.Next(time.Time{})

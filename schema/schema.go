@@ -9,7 +9,10 @@
 // return garbage on malformed input.
 package schema
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // Version is the wire version this package writes and the only one it reads.
 const Version = 1
@@ -64,6 +67,13 @@ type Tick struct {
 	SizeExp    int8
 	Flags      uint8 // reserved, 0
 }
+
+// PriceFloat returns the price as a float64: Price × 10^PriceExp. Keep the
+// fixed-point fields for arithmetic that must be exact.
+func (t Tick) PriceFloat() float64 { return float64(t.Price) * math.Pow10(int(t.PriceExp)) }
+
+// SizeFloat returns the size as a float64: Size × 10^SizeExp.
+func (t Tick) SizeFloat() float64 { return float64(t.Size) * math.Pow10(int(t.SizeExp)) }
 
 // MessageType says what a Message carries.
 type MessageType uint8

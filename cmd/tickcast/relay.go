@@ -96,11 +96,6 @@ func openRelay(e *env, from string, to []string, drop float64, seed uint64) (*re
 		closeSinks()
 		return nil, nil, err
 	}
-	if err := src.Subscribe(nil); err != nil {
-		src.Close()
-		closeSinks()
-		return nil, nil, err
-	}
 	var dropFn func([]byte, *schema.Message) bool
 	if drop > 0 {
 		rng := rand.New(rand.NewPCG(seed, seed+1))
