@@ -1,7 +1,7 @@
 // Package endpoint opens transports by endpoint string, the way ZeroMQ
 // names them: tcp://host:port and ipc://path (package zmtp), and the
 // multicast epgm://iface;group:port (PGM in UDP) and pgm://iface;group:port
-// (raw PGM, IP protocol 113, needs CAP_NET_RAW) (package pgm/feed). It sits
+// (raw PGM, IP protocol 113, needs CAP_NET_RAW) (package pgm/pgmline). It sits
 // above the transports so that publisher and subscriber need not know them.
 //
 // PGM defaults, chosen for a feed rather than copied from libzmq: a rate

@@ -31,8 +31,8 @@
 //     over PGM, as libzmq frames messages: multipart messages packed into
 //     APDUs, one decoder per source, local prefix filtering, loss events.
 //
-//   - [github.com/tickcast/tickcast/pgm/feed]: tickcast's publisher.Sink
-//     and subscriber.Source on those sockets, which package endpoint opens
+//   - [github.com/tickcast/tickcast/pgm/pgmline]: a port.Sink (Sender)
+//     and a port.Source (Receiver) on those sockets, which package endpoint opens
 //     for epgm:// and pgm:// endpoints.
 //
 // Sockets drive source and receiver with parsed packets and the current

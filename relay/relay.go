@@ -9,15 +9,14 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tickcast/tickcast/publisher"
+	"github.com/tickcast/tickcast/port"
 	"github.com/tickcast/tickcast/schema"
-	"github.com/tickcast/tickcast/subscriber"
 )
 
 // Relay forwards every message its source receives to its sinks.
 type Relay struct {
-	src   subscriber.Source
-	sinks []publisher.Sink
+	src   port.Source
+	sinks []port.Sink
 	// Drop, if set, is asked about every batch of ticks but a topic's
 	// first; the batches it chooses are not forwarded. Heartbeats and
 	// session ends always are.
@@ -34,7 +33,7 @@ type Relay struct {
 }
 
 // New returns a relay from src to sinks. Drop may be nil.
-func New(src subscriber.Source, drop func(topic []byte, m *schema.Message) bool, sinks ...publisher.Sink) *Relay {
+func New(src port.Source, drop func(topic []byte, m *schema.Message) bool, sinks ...port.Sink) *Relay {
 	return &Relay{src: src, sinks: sinks, drop: drop, seen: make(map[string]struct{})}
 }
 
@@ -99,7 +98,7 @@ func (r *Relay) Run(ctx context.Context) error {
 				r.droppedTicks.Add(uint64(m.Len()))
 				continue
 			}
-			msg := publisher.Message{Topic: raw.Topic, Body: raw.Body, Control: decoded && m.Type != schema.Batch}
+			msg := port.Message{Topic: raw.Topic, Body: raw.Body, Control: decoded && m.Type != schema.Batch}
 			var errs []error
 			for _, s := range r.sinks {
 				errs = append(errs, s.Send(msg))
