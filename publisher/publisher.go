@@ -1,11 +1,24 @@
 // Package publisher publishes ticks as a tickcast feed: per-topic sequence
 // numbers, batching, heartbeats and session identity, over any number of
-// sinks (transport endpoints).
+// sinks (transport endpoints, package port; package endpoint opens them).
+// Package tickcast opens a publisher in one call; this package has every
+// option.
+//
+// A publisher's life: New with its sinks (WithSink; the publisher owns them
+// from then on), WaitSubscribers if what is published first must not be
+// missed by subscribers that are still connecting, Publish (or a Topic
+// handle's Publish and PublishBatch), Stats to watch it, and Close, which
+// sends what is queued, a heartbeat on every topic, and the end of the
+// session.
 //
 // Publish may be called from any goroutine and never blocks on the network:
 // ticks go into a per-topic queue, and one sender goroutine encodes whatever
 // has accumulated into one message per topic ("smart batching": when the
 // feed is idle a tick leaves at once; under load many ticks share a message).
+// When the queue is full, Publish returns ErrQueueFull and the tick takes no
+// sequence number; a sink that cannot keep up with one of its subscribers
+// drops and counts for that subscriber only, which that subscriber learns as
+// gaps.
 package publisher
 
 import (

@@ -1,9 +1,23 @@
 // Package subscriber receives tickcast feeds: it reads one or more lines
-// (sources), filters topics by prefix, and delivers ticks in sequence order
-// with exact gap reports, session changes and stale-line events.
+// (sources, package port; package endpoint opens them), filters topics by
+// prefix, and delivers ticks in sequence order with exact gap reports,
+// session changes and stale-line events. Package tickcast opens a
+// subscriber in one call; this package has every option.
+//
+// A subscriber's life: New with its sources (WithSource; the subscriber owns
+// them from then on) and topics (WithTopics), then Next in a loop: each call
+// returns one Event (EventTicks, EventGap, EventSessionStart, ...). The
+// context given to New ends the subscriber; the one given to Next bounds
+// that call. Close ends it too.
+//
+// Lines that carry the same session are one feed (A/B lines): each tick is
+// delivered once, from whichever line brings it first, and a hole in one
+// line is reported as a gap only if no other line fills it within the
+// arbitration window (WithArbitration). What each line lost is counted in
+// Stats all the same.
 //
 // A Subscriber is read by one goroutine calling Next. Everything else
-// (Subscribe, Stats, Close) may be called from any goroutine.
+// (Subscribe, Unsubscribe, Stats, Close) may be called from any goroutine.
 package subscriber
 
 import (
