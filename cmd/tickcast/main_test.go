@@ -242,3 +242,18 @@ func TestDecimal(t *testing.T) {
 		t.Errorf("count: %s %s", count(1234567), count(12))
 	}
 }
+
+// pub --subscribers waits for its subscriber before the first tick: the
+// subscriber gets every tick of the session, none lost to a slow join.
+func TestPubWaitsForItsSubscribers(t *testing.T) {
+	ep := startPub(t, "--subscribers", "1", "--count", "500", "--rate", "0", "--symbols", "5")
+	code, out, stderr := tickcast(context.Background(), "sub", "--endpoint", ep, "--until-end", "--timeout", "30s", "--json", "--quiet")
+	if code != exitOK {
+		t.Fatalf("sub exited %d: %s", code, stderr)
+	}
+	lines := jsonLines(t, out)
+	summary := lines[len(lines)-1]
+	if summary["received"].(float64) != 500 || summary["missing"].(float64) != 0 {
+		t.Fatalf("summary %v", summary)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -99,6 +100,15 @@ func (p *pgmFlags) timers() ([3]time.Duration, error) {
 	return d, nil
 }
 
+// maxSubscribersWait bounds --subscribers.
+const maxSubscribersWait = 1_000_000
+
+// pointToPoint reports whether an endpoint's transport knows its
+// subscribers (tcp, ipc), as multicast cannot.
+func pointToPoint(endpoint string) bool {
+	return strings.HasPrefix(endpoint, "tcp://") || strings.HasPrefix(endpoint, "ipc://")
+}
+
 func runPub(ctx context.Context, e *env, args []string) (int, error) {
 	var c pubConfig
 	var endpoints listFlag
@@ -109,6 +119,7 @@ func runPub(ctx context.Context, e *env, args []string) (int, error) {
 	fs.Int64Var(&c.count, "count", 0, "stop after this many ticks (0: no limit)")
 	fs.DurationVar(&c.duration, "duration", 0, "stop after this long (0: no limit)")
 	delay := fs.Duration("delay", 0, "wait this long before the first tick (heartbeats flow): time for subscribers to join")
+	waitSubs := fs.Int("subscribers", 0, "wait until this many subscribers have subscribed on every tcp and ipc endpoint before the first tick (after --delay; 0: do not wait)")
 	fs.IntVar(&c.maxBatch, "batch", publisher.DefaultMaxBatch, "most ticks in one message, 1 to 65536")
 	fs.DurationVar(&c.flushDelay, "flush-delay", 0, "let a batch wait this long for more ticks, up to 1s (0: never wait)")
 	fs.DurationVar(&c.heartbeat, "heartbeat", publisher.DefaultHeartbeat, "heartbeat interval, 1ms to 1h")
@@ -130,6 +141,12 @@ func runPub(ctx context.Context, e *env, args []string) (int, error) {
 	if err := checkDuration("delay", *delay, 0, math.MaxInt64, "must not be negative"); err != nil {
 		return 0, err
 	}
+	if err := checkInt("subscribers", int64(*waitSubs), 0, maxSubscribersWait, "want 0 to 1000000"); err != nil {
+		return 0, err
+	}
+	if *waitSubs > 0 && !slices.ContainsFunc(c.endpoints, pointToPoint) {
+		return 0, fmt.Errorf("%w: --subscribers needs a tcp:// or ipc:// endpoint: a multicast publisher cannot know its receivers (use --delay)", errUsage)
+	}
 	stopProfile, err := profile(*cpuprofile)
 	if err != nil {
 		return 0, err
@@ -149,6 +166,13 @@ func runPub(ctx context.Context, e *env, args []string) (int, error) {
 			count(s.Published), count(s.Messages), count(sinkDrops(s)))
 	})
 	sleep(ctx, *delay)
+	if *waitSubs > 0 {
+		fmt.Fprintf(e.stderr, "waiting for %d subscribers\n", *waitSubs)
+		if err := pub.WaitSubscribers(ctx, *waitSubs); err != nil && ctx.Err() == nil {
+			pub.Close()
+			return 0, err
+		}
+	}
 	start := time.Now()
 	sim := c.simulate(ctx, pub)
 	elapsed := time.Since(start)

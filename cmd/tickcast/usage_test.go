@@ -71,6 +71,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"pub", "--endpoint", "tcp://:99999"}, `port "99999"`},
 		{[]string{"pub", "--endpoint", "tcp://127.0.0.1:-1"}, `port "-1"`},
 		{[]string{"pub", "--endpoint", "ipc://"}, "no path"},
+		{[]string{"pub", "--endpoint", "tcp://127.0.0.1:0", "--subscribers", "-1"}, "--subscribers -1"},
+		{[]string{"pub", "--endpoint", "epgm://127.0.0.1;239.192.1.1:5555", "--subscribers", "1"}, "cannot know its receivers"},
 		{[]string{"pub", "--endpoint", nosuchif}, `interface "nosuchif0"`},
 		{[]string{"pub", "--endpoint", "epgm://127.0.0.1;10.0.0.1:5555"}, "not a multicast address"},
 		{[]string{"pub", "--endpoint", tcp, "--endpoint", "foo://x"}, `unsupported transport "foo"`},
