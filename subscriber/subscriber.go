@@ -468,9 +468,17 @@ func (s *Subscriber) applySubscriptions() {
 	s.changes = nil
 	s.changed.Store(false)
 	s.mu.Unlock()
+	// Changes apply in order: topics an Unsubscribe leaves unmatched are
+	// forgotten before a later Subscribe brings them back, as they would be
+	// had Next run between the two calls; otherwise what was published
+	// meanwhile would be reported as a gap.
 	removed := false
 	for _, c := range changes {
 		if c.add {
+			if removed {
+				s.feed.forgetUnsubscribed()
+				removed = false
+			}
 			s.feed.topics.Add([]byte(c.prefix))
 		} else if s.feed.topics.Remove([]byte(c.prefix)) {
 			removed = true

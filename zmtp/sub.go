@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -271,9 +272,17 @@ func (s *Sub) connect() net.Conn {
 		if tc, ok := c.(*net.TCPConn); ok {
 			tc.SetReadBuffer(4 << 20) // absorb bursts while the application works
 		}
+		// The subscriptions go out before any Subscribe or Unsubscribe
+		// that sees the connection can write its own: wmu is taken
+		// before the connection is published. (An UNSUBSCRIBE written
+		// first would be ignored by the publisher, which would then take
+		// the subscription it undoes, and keep it.) Nothing holds mu
+		// while it waits for wmu.
+		s.wmu.Lock()
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
+			s.wmu.Unlock()
 			c.Close()
 			return nil
 		}
@@ -283,7 +292,6 @@ func (s *Sub) connect() net.Conn {
 		}
 		s.conn = c
 		s.mu.Unlock()
-		s.wmu.Lock()
 		err = s.writeTo(c, subs, writeTimeout)
 		s.wmu.Unlock()
 		if err != nil {
@@ -363,13 +371,16 @@ func (s *Sub) Next(deadline time.Time) (*port.Batch, error) {
 			if s.isClosed() {
 				return nil, ErrClosed
 			}
-			var ne net.Error
-			timeout := errors.As(err, &ne) && ne.Timeout()
-			if timeout && s.woken.Swap(false) || err == errWoken {
+			// A timeout is the caller's deadline or a Wake's, never a
+			// failure: Wake raises woken before it moves the read
+			// deadline, so its move can land after the Next it meant to
+			// end has returned, and end a later read, with no deadline
+			// of its own and woken already cleared. Either way the
+			// deadline on the connection is no longer the one recorded:
+			// the next read sets it again.
+			if errors.Is(err, os.ErrDeadlineExceeded) || err == errWoken {
+				s.woken.Store(false)
 				s.readDeadline = unsetDeadline
-				return b, nil
-			}
-			if timeout && !deadline.IsZero() {
 				return b, nil
 			}
 			s.drop(err)
