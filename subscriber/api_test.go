@@ -464,3 +464,69 @@ func TestClonedEventSurvivesTheNextCall(t *testing.T) {
 		t.Fatalf("clone of a stale event: %+v", c)
 	}
 }
+
+// When the context given to Next is the subscriber's own, its end closes
+// the subscriber, and Next says so the same way whichever noticed first:
+// ErrClosed, wrapping the context's cause.
+func TestNextWithTheSubscribersOwnContextReturnsErrClosed(t *testing.T) {
+	for range 200 {
+		ctx, cancel := context.WithCancel(context.Background())
+		s, err := New(ctx, WithSource(newChanSource("a")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { _, err := s.Next(ctx); done <- err }()
+		cancel()
+		if err := <-done; !errors.Is(err, ErrClosed) || !errors.Is(err, context.Canceled) {
+			t.Fatalf("Next: %v, want ErrClosed wrapping context.Canceled", err)
+		}
+		s.Close()
+	}
+}
+
+// seqSource brings, at every Next, one message with the next tick of topic
+// A, at once: a feed that never waits.
+type seqSource struct {
+	busySource
+	enc *schema.Encoder
+	seq uint64
+	tk  [1]schema.Tick
+}
+
+func (q *seqSource) Next(time.Time) (*Batch, error) {
+	q.seq++
+	q.tk[0].Seq = q.seq
+	body := q.enc.Encode(schema.Header{Type: schema.Batch, Session: 1, StreamSeq: q.seq}, q.tk[:])
+	q.batch.Msgs[0].Body, q.batch.Msgs[0].Size = body, len(body)+1
+	q.batch.Time = time.Now()
+	return &q.batch, nil
+}
+
+// Reading with a context that can be cancelled costs no allocation per
+// event once the context is watched.
+func TestNextWithACancellableContextAllocatesNothingPerEvent(t *testing.T) {
+	src := &seqSource{busySource: *newBusySource(), enc: schema.NewEncoder(256)}
+	s, err := New(context.Background(), WithSource(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	next := func() {
+		for {
+			ev, err := s.Next(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev.Kind == EventTicks {
+				return
+			}
+		}
+	}
+	next()
+	if n := testing.AllocsPerRun(1000, next); n != 0 {
+		t.Fatalf("%v allocations per Next", n)
+	}
+}

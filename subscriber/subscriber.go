@@ -151,8 +151,9 @@ type Subscriber struct {
 	closed    atomic.Bool
 	done      chan struct{}
 	closeOnce sync.Once
-	pumps     sync.WaitGroup // the pump goroutines: Close waits for them
-	stopCtx   func() bool    // unregisters the context's AfterFunc
+	pumps     sync.WaitGroup  // the pump goroutines: Close waits for them
+	ctx       context.Context // New's: when it is done, so is the subscriber
+	stopCtx   func() bool     // unregisters the context's AfterFunc
 }
 
 // change is a Subscribe or Unsubscribe not yet applied to the feed.
@@ -192,6 +193,7 @@ func New(ctx context.Context, opts ...Option) (*Subscriber, error) {
 		cfg.topics = []string{""}
 	}
 	s := &Subscriber{
+		ctx:  ctx,
 		cfg:  cfg,
 		ack:  -1,
 		live: len(cfg.sources),
@@ -358,8 +360,8 @@ func (s *Subscriber) receive(ctx context.Context) error {
 	if s.closed.Load() {
 		return s.closedErr()
 	}
-	if err := ctx.Err(); err != nil {
-		return err
+	if ctx.Err() != nil {
+		return s.ctxErr(ctx.Err())
 	}
 	deadline := s.feed.deadline()
 	ctxDeadline, hasDeadline := ctx.Deadline()
@@ -396,7 +398,7 @@ func (s *Subscriber) receive(ctx context.Context) error {
 			return s.ctxEnded(ctx, ctxDeadline, hasDeadline)
 		case <-ctx.Done():
 			s.wait.Stop()
-			return ctx.Err()
+			return s.ctxErr(ctx.Err())
 		case <-s.done:
 			return s.closedErr()
 		}
@@ -432,12 +434,23 @@ func (s *Subscriber) receive(ctx context.Context) error {
 // (its timer may fire a moment after the source's), nil otherwise.
 func (s *Subscriber) ctxEnded(ctx context.Context, deadline time.Time, hasDeadline bool) error {
 	if err := ctx.Err(); err != nil {
-		return err
+		return s.ctxErr(err)
 	}
 	if hasDeadline && !time.Now().Before(deadline) {
-		return context.DeadlineExceeded
+		return s.ctxErr(context.DeadlineExceeded)
 	}
 	return nil
+}
+
+// ctxErr is what Next returns when ctx ended it with err: err, unless the
+// subscriber's own context (New's) has ended too, as when both are one:
+// then the subscriber is closed, and Next says so as it would had Close
+// been seen first (ErrClosed, wrapping the context's cause).
+func (s *Subscriber) ctxErr(err error) error {
+	if s.ctx.Err() == nil {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrClosed, context.Cause(s.ctx))
 }
 
 // pump reads source i for Next, one batch at a time: a batch stays valid
