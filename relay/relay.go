@@ -98,7 +98,8 @@ func (r *Relay) Run(ctx context.Context) error {
 				r.droppedTicks.Add(uint64(m.Len()))
 				continue
 			}
-			msg := port.Message{Topic: raw.Topic, Body: raw.Body, Control: decoded && m.Type != schema.Batch}
+			control := decoded && (m.Type == schema.Heartbeat || m.Type == schema.TopicHeartbeat || m.Type == schema.EndOfSession)
+			msg := port.Message{Topic: raw.Topic, Body: raw.Body, Control: control}
 			var errs []error
 			for _, s := range r.sinks {
 				errs = append(errs, s.Send(msg))

@@ -13,7 +13,8 @@ import (
 type Encoder struct {
 	b       *flatbuffers.Builder
 	id      [4]byte
-	scratch []byte // the tick vector's bytes, laid out before they are copied in
+	scratch []byte                 // the tick vector's bytes, laid out before they are copied in
+	offsets []flatbuffers.UOffsetT // EncodeRequest: the prefixes' offsets
 }
 
 // NewEncoder returns an encoder whose buffer starts at size bytes.
@@ -22,7 +23,8 @@ func NewEncoder(size int) *Encoder {
 }
 
 // Encode returns h and ticks encoded as one Message. The result aliases the
-// encoder's buffer: it is valid until the next call to Encode.
+// encoder's buffer: it is valid until the next call to the encoder (Encode,
+// EncodeRequest or EncodeReply).
 func (e *Encoder) Encode(h Header, ticks []Tick) []byte {
 	b := e.b
 	b.Reset()

@@ -3,10 +3,14 @@
 //
 // Every tickcast message on the wire is a ZeroMQ message of two frames: the
 // topic, which ZeroMQ prefix filtering matches, and a Message encoded by an
-// Encoder. Bytes that come from the network are read only through
-// Message.Decode, which checks every offset and length before it touches them:
-// FlatBuffers for Go has no verifier, and its generated accessors panic or
-// return garbage on malformed input.
+// Encoder. The recovery (retransmission) service speaks the same schema on a
+// socket of its own: a Request is one frame, a Reply one frame followed by
+// Reply.Count pairs of frames [topic, body] (see Encoder.EncodeReply).
+//
+// Bytes that come from the network are read only through Message.Decode,
+// which checks every offset and length before it touches them: FlatBuffers
+// for Go has no verifier, and its generated accessors panic or return garbage
+// on malformed input.
 package schema
 
 import (
@@ -90,6 +94,19 @@ const (
 	TopicHeartbeat MessageType = 3
 	// EndOfSession is sent on ControlTopic when the publisher closes.
 	EndOfSession MessageType = 4
+	// RecoveryRequest is a request to the recovery service (Message.Request;
+	// Encoder.EncodeRequest), one frame on the service's socket.
+	RecoveryRequest MessageType = 5
+	// RecoveryReply is the recovery service's reply (Message.Reply;
+	// Encoder.EncodeReply): frame 0 of a ZeroMQ message whose Reply.Count
+	// pairs of frames [topic, body] follow.
+	RecoveryReply MessageType = 6
+	// Snapshot is a topic's last value, sent by the recovery service in a
+	// reply: its ticks (one, the topic's last tick, as this package's users
+	// write it; Decode requires at least one) read like a Batch's, TopicSeq
+	// is the tick's sequence number, StreamSeq the stream sequence of the
+	// message that carried it and Session the session. Encode writes it.
+	Snapshot MessageType = 7
 )
 
 func (t MessageType) String() string {
@@ -102,6 +119,12 @@ func (t MessageType) String() string {
 		return "topic-heartbeat"
 	case EndOfSession:
 		return "end-of-session"
+	case RecoveryRequest:
+		return "recovery-request"
+	case RecoveryReply:
+		return "recovery-reply"
+	case Snapshot:
+		return "snapshot"
 	}
 	return fmt.Sprintf("type(%d)", uint8(t))
 }

@@ -530,3 +530,31 @@ func TestNextWithACancellableContextAllocatesNothingPerEvent(t *testing.T) {
 		t.Fatalf("%v allocations per Next", n)
 	}
 }
+
+// Snapshots and recovery messages belong to the recovery protocol, not to a
+// line: on a line they are foreign, counted, and change nothing (a forged
+// one cannot start a session or move a sequence).
+func TestRecoveryMessagesOnALineAreForeign(t *testing.T) {
+	src := newChanSource("a")
+	s, err := New(context.Background(), WithSource(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	enc := schema.NewEncoder(256)
+	for _, typ := range []schema.MessageType{schema.Snapshot, schema.RecoveryReply} {
+		body := append([]byte(nil), enc.Encode(schema.Header{Type: typ, Session: 9, StreamSeq: 1 << 40}, []schema.Tick{{Seq: 1 << 40}})...)
+		src.in <- &Batch{Time: time.Now(), Msgs: []Raw{{Topic: []byte("AAPL"), Body: body, Frames: 2, Size: len(body)}}}
+	}
+	src.push(enc, 9, "AAPL", 1)
+	ev := nextKind(t, s, EventSessionStart, EventTicks)
+	if ev.Kind != EventSessionStart {
+		t.Fatalf("first event %v", ev.Kind)
+	}
+	if ev = nextKind(t, s, EventTicks, EventGap); ev.Kind != EventTicks || ev.Ticks[0].Seq != 1 {
+		t.Fatalf("then %v %v", ev.Kind, ev.Ticks)
+	}
+	if st := s.Stats(); st.Total.DecodeErrors != 2 || st.Total.Implausible != 0 {
+		t.Fatalf("stats %+v", st.Total)
+	}
+}

@@ -253,6 +253,14 @@ func (f *feed) message(l *line, m *Raw, recv time.Time) {
 		return
 	}
 	msg := &f.msg
+	switch msg.Type {
+	case schema.Batch, schema.Heartbeat, schema.TopicHeartbeat, schema.EndOfSession:
+	default:
+		// Recovery requests, replies and snapshots are not a feed's: on
+		// a line they are foreign, and change nothing.
+		l.stats.decodeErrors.add(1)
+		return
+	}
 	if !f.plausibleStream(l, msg, recv) {
 		return
 	}

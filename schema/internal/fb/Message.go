@@ -160,8 +160,34 @@ func (rcv *Message) MutatePrevTopicSeq(n uint64) bool {
 	return rcv._tab.MutateUint64Slot(22, n)
 }
 
+func (rcv *Message) Request(obj *RecoveryRequest) *RecoveryRequest {
+	o := flatbuffers.UOffsetT(rcv._tab.Offset(24))
+	if o != 0 {
+		x := rcv._tab.Indirect(o + rcv._tab.Pos)
+		if obj == nil {
+			obj = new(RecoveryRequest)
+		}
+		obj.Init(rcv._tab.Bytes, x)
+		return obj
+	}
+	return nil
+}
+
+func (rcv *Message) Reply(obj *RecoveryReply) *RecoveryReply {
+	o := flatbuffers.UOffsetT(rcv._tab.Offset(26))
+	if o != 0 {
+		x := rcv._tab.Indirect(o + rcv._tab.Pos)
+		if obj == nil {
+			obj = new(RecoveryReply)
+		}
+		obj.Init(rcv._tab.Bytes, x)
+		return obj
+	}
+	return nil
+}
+
 func MessageStart(builder *flatbuffers.Builder) {
-	builder.StartObject(10)
+	builder.StartObject(12)
 }
 func MessageAddVersion(builder *flatbuffers.Builder, version byte) {
 	builder.PrependByteSlot(0, version, 0)
@@ -195,6 +221,12 @@ func MessageAddPrevStreamSeq(builder *flatbuffers.Builder, prevStreamSeq uint64)
 }
 func MessageAddPrevTopicSeq(builder *flatbuffers.Builder, prevTopicSeq uint64) {
 	builder.PrependUint64Slot(9, prevTopicSeq, 0)
+}
+func MessageAddRequest(builder *flatbuffers.Builder, request flatbuffers.UOffsetT) {
+	builder.PrependUOffsetTSlot(10, flatbuffers.UOffsetT(request), 0)
+}
+func MessageAddReply(builder *flatbuffers.Builder, reply flatbuffers.UOffsetT) {
+	builder.PrependUOffsetTSlot(11, flatbuffers.UOffsetT(reply), 0)
 }
 func MessageEnd(builder *flatbuffers.Builder) flatbuffers.UOffsetT {
 	return builder.EndObject()

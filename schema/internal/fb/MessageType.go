@@ -7,27 +7,36 @@ import "strconv"
 type MessageType byte
 
 const (
-	MessageTypeInvalid        MessageType = 0
-	MessageTypeBatch          MessageType = 1
-	MessageTypeHeartbeat      MessageType = 2
-	MessageTypeTopicHeartbeat MessageType = 3
-	MessageTypeEndOfSession   MessageType = 4
+	MessageTypeInvalid         MessageType = 0
+	MessageTypeBatch           MessageType = 1
+	MessageTypeHeartbeat       MessageType = 2
+	MessageTypeTopicHeartbeat  MessageType = 3
+	MessageTypeEndOfSession    MessageType = 4
+	MessageTypeRecoveryRequest MessageType = 5
+	MessageTypeRecoveryReply   MessageType = 6
+	MessageTypeSnapshot        MessageType = 7
 )
 
 var EnumNamesMessageType = map[MessageType]string{
-	MessageTypeInvalid:        "Invalid",
-	MessageTypeBatch:          "Batch",
-	MessageTypeHeartbeat:      "Heartbeat",
-	MessageTypeTopicHeartbeat: "TopicHeartbeat",
-	MessageTypeEndOfSession:   "EndOfSession",
+	MessageTypeInvalid:         "Invalid",
+	MessageTypeBatch:           "Batch",
+	MessageTypeHeartbeat:       "Heartbeat",
+	MessageTypeTopicHeartbeat:  "TopicHeartbeat",
+	MessageTypeEndOfSession:    "EndOfSession",
+	MessageTypeRecoveryRequest: "RecoveryRequest",
+	MessageTypeRecoveryReply:   "RecoveryReply",
+	MessageTypeSnapshot:        "Snapshot",
 }
 
 var EnumValuesMessageType = map[string]MessageType{
-	"Invalid":        MessageTypeInvalid,
-	"Batch":          MessageTypeBatch,
-	"Heartbeat":      MessageTypeHeartbeat,
-	"TopicHeartbeat": MessageTypeTopicHeartbeat,
-	"EndOfSession":   MessageTypeEndOfSession,
+	"Invalid":         MessageTypeInvalid,
+	"Batch":           MessageTypeBatch,
+	"Heartbeat":       MessageTypeHeartbeat,
+	"TopicHeartbeat":  MessageTypeTopicHeartbeat,
+	"EndOfSession":    MessageTypeEndOfSession,
+	"RecoveryRequest": MessageTypeRecoveryRequest,
+	"RecoveryReply":   MessageTypeRecoveryReply,
+	"Snapshot":        MessageTypeSnapshot,
 }
 
 func (v MessageType) String() string {
