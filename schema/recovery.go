@@ -111,8 +111,10 @@ const (
 	// ReplyPartial: a prefix of the range follows, up to Reply.To (replies
 	// are bounded); ask again from To+1.
 	ReplyPartial ReplyStatus = 1
-	// ReplyNotAvailable: the service does not hold (any longer) the range;
-	// Reply.HeldFrom..HeldTo say what it holds of the topic (0, 0: nothing).
+	// ReplyNotAvailable: the service lacks tick Reply.To+1 (evicted, never
+	// received, or not yet published); the messages up to Reply.To follow.
+	// Reply.HeldFrom is the next sequence number it holds after that (0:
+	// none), Reply.HeldTo the topic's last.
 	ReplyNotAvailable ReplyStatus = 2
 	// ReplyUnknownSession: the service holds no such session; Reply.Session
 	// says the one it holds.
