@@ -63,15 +63,33 @@ const (
 	typeXSub socketType = "XSUB"
 )
 
+// The socket types of the request-reply pattern (rfc.zeromq.org/spec/28).
+const (
+	typeReq    socketType = "REQ"
+	typeRep    socketType = "REP"
+	typeDealer socketType = "DEALER"
+	typeRouter socketType = "ROUTER"
+)
+
 // accepts says whether a socket of type t may talk to a peer of type peer
-// (spec 37, "The Socket-Type Property"; the publish-subscribe part of its
-// table).
+// (spec 37, "The Socket-Type Property"; the publish-subscribe and
+// request-reply parts of its table, as spec 28 has the latter: a REQ talks
+// to a REP or a ROUTER, a REP to a REQ or a DEALER, a DEALER to a REP, a
+// DEALER or a ROUTER, a ROUTER to a REQ, a DEALER or a ROUTER).
 func (t socketType) accepts(peer socketType) bool {
 	switch t {
 	case typePub, typeXPub:
 		return peer == typeSub || peer == typeXSub
 	case typeSub, typeXSub:
 		return peer == typePub || peer == typeXPub
+	case typeReq:
+		return peer == typeRep || peer == typeRouter
+	case typeRep:
+		return peer == typeReq || peer == typeDealer
+	case typeDealer:
+		return peer == typeRep || peer == typeDealer || peer == typeRouter
+	case typeRouter:
+		return peer == typeReq || peer == typeDealer || peer == typeRouter
 	}
 	return false
 }
@@ -267,8 +285,9 @@ func checkCommandFlags(flags byte) error {
 const propSocketType = "Socket-Type"
 
 // appendReady appends a READY command announcing socket type t, the only
-// property a PUB or SUB peer needs (libzmq sends Identity only for the
-// request-reply sockets).
+// property a PUB or SUB peer needs. libzmq's REQ, DEALER and ROUTER also
+// send an Identity (empty unless set); ours send none, which a ROUTER
+// takes as an empty one: it names the connection itself.
 func appendReady(b []byte, t socketType) []byte {
 	return appendCommand(b, "READY", appendProperty(nil, propSocketType, []byte(t)))
 }

@@ -28,6 +28,16 @@ const (
 	libzmqPub = "\xff\x00\x00\x00\x00\x00\x00\x00\x01\x7f\x03\x01NULL\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
 		"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
 		"\x04\x19\x05READY\x0bSocket-Type\x00\x00\x00\x03PUB"
+	// And as a REQ, a DEALER (both with an empty Identity) and a REP.
+	libzmqReq = "\xff\x00\x00\x00\x00\x00\x00\x00\x01\x7f\x03\x01NULL\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
+		"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
+		"\x04\x26\x05READY\x0bSocket-Type\x00\x00\x00\x03REQ\x08Identity\x00\x00\x00\x00"
+	libzmqDealer = "\xff\x00\x00\x00\x00\x00\x00\x00\x01\x7f\x03\x01NULL\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
+		"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
+		"\x04\x29\x05READY\x0bSocket-Type\x00\x00\x00\x06DEALER\x08Identity\x00\x00\x00\x00"
+	libzmqRep = "\xff\x00\x00\x00\x00\x00\x00\x00\x01\x7f\x03\x01NULL\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
+		"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
+		"\x04\x19\x05READY\x0bSocket-Type\x00\x00\x00\x03REP"
 )
 
 // greeting returns a valid ZMTP 3.0 NULL greeting.
@@ -154,12 +164,23 @@ func TestHandshakeWithPeers(t *testing.T) {
 		{"unknown properties ignored", typePub,
 			cat(greeting(), ready(props("X-Trader", "ABC", "Resource", "feed", "Socket-Type", "SUB", "Identity", "\x01id"))), false, nil, ""},
 		{"a READY of exactly maxHandshakeFrame bytes", typePub, cat(greeting(), readyOfSize(maxHandshakeFrame)), false, nil, ""},
+		{"libzmq 4.3.4 REQ, to a REP", typeRep, []byte(libzmqReq), false, nil, ""},
+		{"libzmq 4.3.4 DEALER, to a REP", typeRep, []byte(libzmqDealer), false, nil, ""},
+		{"libzmq 4.3.4 REP, to a REQ", typeReq, []byte(libzmqRep), false, nil, ""},
+		{"libzmq 4.3.4 REP, to a DEALER", typeDealer, []byte(libzmqRep), false, nil, ""},
+		{"a ROUTER, to a REQ", typeReq, cat(greeting(), ready(props("Socket-Type", "ROUTER", "Identity", ""))), false, nil, ""},
 
 		// Peers whose socket type cannot talk to ours.
 		{"a PUB, to a PUB", typePub, cat(greeting(), ready(props("Socket-Type", "PUB"))), false, ErrProtocol, `"PUB"`},
 		{"a SUB, to a SUB", typeSub, []byte(libzmqSub), false, ErrProtocol, `"SUB"`},
 		{"an XPUB, to a PUB", typePub, cat(greeting(), ready(props("Socket-Type", "XPUB"))), false, ErrProtocol, `"XPUB"`},
 		{"a REQ, to a PUB", typePub, cat(greeting(), ready(props("Socket-Type", "REQ"))), false, ErrProtocol, `"REQ"`},
+		{"libzmq 4.3.4 REQ, to a REQ", typeReq, []byte(libzmqReq), false, ErrProtocol, `"REQ"`},
+		{"libzmq 4.3.4 DEALER, to a REQ", typeReq, []byte(libzmqDealer), false, ErrProtocol, `"DEALER"`},
+		{"libzmq 4.3.4 SUB, to a REP", typeRep, []byte(libzmqSub), false, ErrProtocol, `"SUB"`},
+		{"a ROUTER, to a REP", typeRep, cat(greeting(), ready(props("Socket-Type", "ROUTER"))), false, ErrProtocol, `"ROUTER"`},
+		{"a PUB, to a REQ", typeReq, []byte(libzmqPub), false, ErrProtocol, `"PUB"`},
+		{"socket type values are exact: req", typeRep, cat(greeting(), ready(props("Socket-Type", "req"))), false, ErrProtocol, `"req"`},
 		{"socket type values are exact, as libzmq compares them", typePub, cat(greeting(), ready(props("Socket-Type", "sub"))), false, ErrProtocol, `"sub"`},
 		{"no Socket-Type", typePub, cat(greeting(), ready(props("Identity", "x"))), false, ErrProtocol, "no Socket-Type"},
 		{"an empty READY", typePub, cat(greeting(), ready(nil)), false, ErrProtocol, "no Socket-Type"},
@@ -317,6 +338,18 @@ func TestHandshakeBetweenOurSockets(t *testing.T) {
 		{typeSub, typeSub, false},
 		{typePub, typeXPub, false},
 		{typeSub, typeXSub, false},
+		{typeReq, typeRep, true},
+		{typeRep, typeDealer, true},
+		{typeDealer, typeDealer, true},
+		{typeReq, typeRouter, true},
+		{typeDealer, typeRouter, true},
+		{typeRouter, typeRouter, true},
+		{typeReq, typeReq, false},
+		{typeRep, typeRep, false},
+		{typeReq, typeDealer, false},
+		{typeRep, typeRouter, false},
+		{typeReq, typePub, false},
+		{typeRep, typeSub, false},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.a)+"-"+string(tt.b), func(t *testing.T) {
@@ -346,6 +379,36 @@ func TestHandshakeBetweenOurSockets(t *testing.T) {
 	}
 }
 
+// Which socket types may talk to which: spec 37's table, for the types we
+// know. It is symmetric: a pair either side refuses, both do.
+func TestSocketTypeCompatibility(t *testing.T) {
+	types := []socketType{typePub, typeSub, typeXPub, typeXSub, typeReq, typeRep, typeDealer, typeRouter}
+	talks := map[socketType][]socketType{
+		typePub:    {typeSub, typeXSub},
+		typeXPub:   {typeSub, typeXSub},
+		typeSub:    {typePub, typeXPub},
+		typeXSub:   {typePub, typeXPub},
+		typeReq:    {typeRep, typeRouter},
+		typeRep:    {typeReq, typeDealer},
+		typeDealer: {typeRep, typeDealer, typeRouter},
+		typeRouter: {typeReq, typeDealer, typeRouter},
+	}
+	for _, a := range types {
+		for _, b := range types {
+			want := slices.Contains(talks[a], b)
+			if got := a.accepts(b); got != want {
+				t.Errorf("%s accepts %s: %v, want %v", a, b, got, want)
+			}
+			if a.accepts(b) != b.accepts(a) {
+				t.Errorf("%s and %s disagree", a, b)
+			}
+		}
+		if a.accepts("PAIR") || a.accepts("") {
+			t.Errorf("%s accepts PAIR or an empty type", a)
+		}
+	}
+}
+
 func TestHandshakeWithZmq4(t *testing.T) {
 	tests := []struct {
 		ours   socketType
@@ -356,6 +419,10 @@ func TestHandshakeWithZmq4(t *testing.T) {
 		{typeSub, zmq4.Pub, true},
 		{typePub, zmq4.XSub, true},
 		{typeSub, zmq4.Sub, false},
+		{typeReq, zmq4.Rep, true},
+		{typeRep, zmq4.Req, true},
+		{typeRep, zmq4.Dealer, true},
+		{typeReq, zmq4.Req, false},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.ours)+"-"+string(tt.theirs), func(t *testing.T) {
