@@ -2,6 +2,7 @@
 # deps.sh: make sure what the tests need is installed, from Debian's packages.
 #
 #   python3-zmq          libzmq 4.3.4 (built with OpenPGM) for the interop tests
+#   python3-flatbuffers  the FlatBuffers runtime of python/fb, for the Python recovery client's test
 #   flatbuffers-compiler flatc 2.0.8, to check the generated schema code
 #   iproute2, nftables   network namespaces and loss injection
 #   libcap2-bin          capsh, to test raw PGM without CAP_NET_RAW
@@ -15,6 +16,7 @@ set -eu
 
 missing=""
 /usr/bin/python3 -c 'import zmq' 2>/dev/null || missing="$missing python3-zmq"
+/usr/bin/python3 -c 'import flatbuffers' 2>/dev/null || missing="$missing python3-flatbuffers"
 command -v flatc >/dev/null 2>&1 || missing="$missing flatbuffers-compiler"
 command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
 command -v nft >/dev/null 2>&1 || missing="$missing nftables"

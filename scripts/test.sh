@@ -19,6 +19,12 @@ if ! diff -r "$tmp/fb" schema/internal/fb >/dev/null; then
 	diff -r "$tmp/fb" schema/internal/fb >&2 || true
 	exit 1
 fi
+(cd schema && flatc --python -o "$tmp/py" tick.fbs)
+if ! diff -r "$tmp/py/fb" python/fb >/dev/null; then
+	echo "test: python/fb is stale: run go generate ./schema" >&2
+	diff -r "$tmp/py/fb" python/fb >&2 || true
+	exit 1
+fi
 
 gofiles=$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')
 gofmt_out=$(gofmt -l $gofiles)

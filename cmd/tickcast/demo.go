@@ -147,11 +147,11 @@ func parseDemoFlags(e *env, args []string) (demoConfig, error) {
 func (d *demo) startFeed(ctx context.Context, e *env) error {
 	d.pc = pubConfig{endpoints: []string{d.cfg.lineA, d.cfg.lineB}, symbols: d.cfg.symbols, rate: d.cfg.rate,
 		duration: d.cfg.duration, heartbeat: 250 * time.Millisecond, seed: 42, maxBatch: publisher.DefaultMaxBatch}
-	pub, err := d.pc.open(e.logger)
+	pub, _, err := d.pc.open(e)
 	if err != nil {
 		return err
 	}
-	eps := endpointsOf(pub) // with the ports tcp chose
+	eps := endpointsOf(pub, "") // with the ports tcp chose
 	d.lineA, d.lineB = eps[0], eps[1]
 	r, relaySinks, err := openRelay(e, d.lineB, []string{d.cfg.lineC}, d.cfg.drop, 7)
 	if err != nil {

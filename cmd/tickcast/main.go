@@ -65,6 +65,7 @@ func commands() []command {
 		{"pub", "publish a simulated market", runPub},
 		{"sub", "subscribe to topics and print ticks, gaps and a summary", runSub},
 		{"relay", "forward a feed to other endpoints, optionally dropping batches", runRelay},
+		{"recovery", "keep a feed's recent history and serve it to subscribers that lost some", runRecovery},
 		{"bench", "benchmark latency and throughput against libzmq and zmq4", runBench},
 		{childCommand, "", runBenchChild}, // hidden: a bench's publisher and subscriber processes
 	}

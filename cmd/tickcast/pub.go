@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"log/slog"
 	"math"
 	"slices"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/tickcast/tickcast/endpoint"
 	"github.com/tickcast/tickcast/publisher"
+	"github.com/tickcast/tickcast/recovery"
 )
 
 // pubConfig is what publishing a simulated market takes.
@@ -28,6 +28,7 @@ type pubConfig struct {
 	hwm        int
 	seed       uint64
 	pgm        pgmFlags
+	recovery   recoveryFlags
 }
 
 // pgmFlags are the PGM settings of pub and sub.
@@ -126,6 +127,7 @@ func runPub(ctx context.Context, e *env, args []string) (int, error) {
 	fs.IntVar(&c.hwm, "hwm", 0, "messages queued per subscriber before dropping for it, tcp and ipc (0: the default, 10,000)")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the simulated market")
 	c.pgm.register(fs, false)
+	c.recovery.register(fs, "recovery", "also serve the feed's recent history to subscribers that lost some on this endpoint (binds): tcp://host:port or ipc://path")
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to this file")
 	if err := parse(fs, args); err != nil {
@@ -153,12 +155,17 @@ func runPub(ctx context.Context, e *env, args []string) (int, error) {
 	}
 	defer stopProfile()
 
-	pub, err := c.open(e.logger)
+	pub, srv, err := c.open(e)
 	if err != nil {
 		return 0, err
 	}
+	skip := ""
+	if srv != nil {
+		skip = srv.Endpoint()
+		fmt.Fprintf(e.stderr, "serving recovery on %s (%v, %s)\n", skip, c.recovery.retention.age, sizeString(c.recovery.retention.bytes))
+	}
 	fmt.Fprintf(e.stderr, "publishing %d symbols at %s to %v (session %016x)\n",
-		c.symbols, rateString(c.rate), endpointsOf(pub), pub.Session())
+		c.symbols, rateString(c.rate), endpointsOf(pub, skip), pub.Session())
 
 	stopStatus := e.statusLine(func() string {
 		s := pub.Stats()
@@ -196,11 +203,17 @@ func runPub(ctx context.Context, e *env, args []string) (int, error) {
 		fmt.Fprintf(e.stdout, "  the publisher's queue was full %s times: the simulator waited for it\n", count(uint64(sim.QueueFull)))
 	}
 	for _, k := range s.Sinks {
+		if k.Endpoint == skip {
+			continue
+		}
 		if k.Peers >= 0 {
 			fmt.Fprintf(e.stdout, "  %s: %d subscribers at the end, %d message copies dropped for slow subscribers\n", k.Endpoint, peers[k.Endpoint], k.Dropped)
 		} else {
 			fmt.Fprintf(e.stdout, "  %s: multicast, %d messages dropped ahead of the rate limit\n", k.Endpoint, k.Dropped)
 		}
+	}
+	if srv != nil {
+		printServed(e.stdout, srv)
 	}
 	return exitOK, err
 }
@@ -223,6 +236,7 @@ func (c *pubConfig) validate() error {
 		checkDuration("heartbeat", c.heartbeat, minHeartbeat, maxHeartbeat, "want 1ms to 1h"),
 		checkInt("hwm", int64(c.hwm), 0, maxHWM, "want 0 (the default) to 2147483647"),
 		c.pgm.check(),
+		c.recovery.check("recovery"),
 	} {
 		if err != nil {
 			return err
@@ -233,9 +247,18 @@ func (c *pubConfig) validate() error {
 
 // open binds the endpoints and starts a publisher on them; validate has
 // accepted the configuration, so its errors are failures, not usage.
-func (c *pubConfig) open(logger *slog.Logger) (*publisher.Publisher, error) {
+func (c *pubConfig) open(e *env) (*publisher.Publisher, *recovery.Server, error) {
+	logger := e.logger
 	opts := []publisher.Option{publisher.WithLogger(logger)}
 	var sinks []publisher.Sink
+	var srv *recovery.Server
+	if c.recovery.listen != "" {
+		var err error
+		if srv, err = c.recovery.open(e); err != nil {
+			return nil, nil, err
+		}
+		sinks = append(sinks, srv)
+	}
 	for _, ep := range c.endpoints {
 		eo := append([]endpoint.Option{endpoint.WithLogger(logger)}, c.pgm.options()...)
 		if c.hwm > 0 {
@@ -246,7 +269,7 @@ func (c *pubConfig) open(logger *slog.Logger) (*publisher.Publisher, error) {
 			for _, s := range sinks {
 				s.Close()
 			}
-			return nil, err
+			return nil, nil, err
 		}
 		sinks = append(sinks, s)
 	}
@@ -254,9 +277,9 @@ func (c *pubConfig) open(logger *slog.Logger) (*publisher.Publisher, error) {
 	opts = append(opts, publisher.WithMaxBatch(c.maxBatch))
 	pub, err := publisher.New(opts...) // owns the sinks: it closes them if it fails
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return pub, nil
+	return pub, srv, nil
 }
 
 func sleep(ctx context.Context, d time.Duration) {
@@ -268,10 +291,13 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-func endpointsOf(p *publisher.Publisher) []string {
+// endpointsOf returns the endpoints p publishes on, but skip.
+func endpointsOf(p *publisher.Publisher, skip string) []string {
 	var out []string
 	for _, s := range p.Stats().Sinks {
-		out = append(out, s.Endpoint)
+		if s.Endpoint != skip {
+			out = append(out, s.Endpoint)
+		}
 	}
 	return out
 }

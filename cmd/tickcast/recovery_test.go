@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tickcast/tickcast/schema"
+	"github.com/tickcast/tickcast/zmtp"
+)
+
+// startCmd runs a tickcast command until the test ends, and returns the
+// first submatch of re in its stderr once it appears.
+func startCmd(t *testing.T, re *regexp.Regexp, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errOut buffer
+	done := make(chan int)
+	go func() { done <- run(ctx, &env{stdout: &out, stderr: &errOut}, args) }()
+	t.Cleanup(func() {
+		cancel()
+		if code := <-done; code != exitOK {
+			t.Errorf("%s exited %d: %s", args[0], code, errOut.String())
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := re.FindStringSubmatch(errOut.String()); m != nil {
+			return m[1]
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("%s did not say %v: %s", args[0], re, errOut.String())
+	return ""
+}
+
+// ask sends a recovery request and decodes the reply.
+func ask(t *testing.T, ep string, q schema.Request) (schema.Reply, []schema.Message) {
+	t.Helper()
+	req, err := zmtp.DialRequester(ep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer req.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	frames, err := req.Request(ctx, schema.NewEncoder(256).EncodeRequest(&q))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m schema.Message
+	if err := m.Decode(frames[0]); err != nil {
+		t.Fatal(err)
+	}
+	r := m.Reply
+	r.Topic = append([]byte(nil), r.Topic...)
+	var msgs []schema.Message
+	for i := 2; i < len(frames); i += 2 {
+		var b schema.Message
+		if err := b.Decode(frames[i]); err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, b)
+	}
+	return r, msgs
+}
+
+var recoveryOn = regexp.MustCompile(`(?:serving recovery on|answering on) (tcp://127\.0\.0\.1:\d+)`)
+
+// snapshotThenReplay asks a service for every topic's last value, then for
+// the first ticks of one topic, and checks both make sense.
+func snapshotThenReplay(t *testing.T, ep string) {
+	t.Helper()
+	var r schema.Reply
+	var snap []schema.Message
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if r, snap = ask(t, ep, schema.Request{Kind: schema.SnapshotRequest}); len(snap) > 0 {
+			break
+		}
+	}
+	if r.Status != schema.ReplyOK || len(snap) == 0 || snap[0].Type != schema.Snapshot || r.Session == 0 {
+		t.Fatalf("snapshot: %+v, %d messages", r, len(snap))
+	}
+	topic := strings.Clone(string(r.Topic)) // the last topic of the snapshot
+	last := snap[len(snap)-1].Tick(0).Seq
+	from := uint64(1)
+	r, msgs := ask(t, ep, schema.Request{Kind: schema.ReplayRequest, Session: r.Session, Topic: []byte(topic), From: from, To: last})
+	if r.Status == schema.ReplyNotAvailable && r.HeldFrom > 1 && len(msgs) == 0 {
+		// A service that joined the feed late holds it from where it
+		// joined, and says where that is.
+		from = r.HeldFrom
+		r, msgs = ask(t, ep, schema.Request{Kind: schema.ReplayRequest, Session: r.Session, Topic: []byte(topic), From: from, To: last})
+	}
+	if r.Status != schema.ReplyOK && r.Status != schema.ReplyPartial || len(msgs) == 0 || msgs[0].Tick(0).Seq != from {
+		t.Fatalf("replay of %s %d..%d: %+v, %d messages", topic, from, last, r, len(msgs))
+	}
+}
+
+// pub --recovery keeps what it publishes, from its first tick, and serves it.
+func TestPubServesItsHistory(t *testing.T) {
+	ep := startCmd(t, recoveryOn, "pub", "--endpoint", "tcp://127.0.0.1:0", "--recovery", "tcp://127.0.0.1:0",
+		"--retention", "10s,64MiB", "--symbols", "5", "--rate", "2000")
+	snapshotThenReplay(t, ep)
+}
+
+// tickcast recovery keeps a feed it reads, and serves it.
+func TestRecoveryKeepsAFeedAndServesIt(t *testing.T) {
+	feed := startPub(t, "--symbols", "5", "--rate", "2000")
+	ep := startCmd(t, recoveryOn, "recovery", "--from", feed, "--listen", "tcp://127.0.0.1:0")
+	snapshotThenReplay(t, ep)
+}
