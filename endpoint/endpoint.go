@@ -227,6 +227,21 @@ func Source(endpoint string, opts ...Option) (src port.Source, err error) {
 	return nil, badEndpoint(endpoint, zmtp.ErrEndpoint, "unsupported transport %q (supported: %s)", scheme(endpoint), supported)
 }
 
+// Requester opens the client of a recovery service at endpoint (tcp:// or
+// ipc://): it connects at the first request.
+func Requester(endpoint string, opts ...Option) (port.Requester, error) {
+	if err := ValidateSource(endpoint); err != nil {
+		return nil, err
+	}
+	switch scheme(endpoint) {
+	case "tcp", "ipc":
+	default:
+		return nil, badEndpoint(endpoint, zmtp.ErrEndpoint, "a recovery service answers on tcp:// or ipc://")
+	}
+	c := configure(opts)
+	return zmtp.DialRequester(endpoint, zmtp.WithRequesterLogger(c.logger))
+}
+
 func scheme(endpoint string) string {
 	s, _, _ := strings.Cut(endpoint, "://")
 	return s

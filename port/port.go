@@ -159,3 +159,16 @@ type LineEvent struct {
 	Detail string // the peer's address, the failure, or the lost range
 	Lost   uint64 // LineLoss: transport packets lost
 }
+
+// A Requester sends one request and returns the reply: the client side of a
+// recovery service (package zmtp's Requester, over tcp:// and ipc://).
+// Request may be called from one goroutine at a time; Close from any, and
+// makes a Request in progress return.
+type Requester interface {
+	// Endpoint names the service in events and counters.
+	Endpoint() string
+	// Request sends req's frames and returns the reply's, which are the
+	// caller's to keep. It returns ctx's error when ctx ends first.
+	Request(ctx context.Context, req ...[]byte) ([][]byte, error)
+	Close() error
+}

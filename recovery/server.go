@@ -158,6 +158,17 @@ func (s *Server) ServerStats() ServerStats {
 // Close stops answering.
 func (s *Server) Close() error { return s.rep.Close() }
 
+// Sink returns a port.Sink that records into the Server and whose Close
+// does not close it: for a publisher whose Close must not end the service
+// (subscribers may still ask for the last ticks after the end of the
+// session). Close the Server itself when done.
+func (s *Server) Sink() port.Sink { return recorder{s} }
+
+// recorder is Server's Sink.
+type recorder struct{ *Server }
+
+func (recorder) Close() error { return nil }
+
 // handle answers one request: frame 0 a Message of type RecoveryRequest.
 // The reply is a RecoveryReply frame, then Count pairs [topic, body].
 func (s *Server) handle(req [][]byte, reply [][]byte) [][]byte {

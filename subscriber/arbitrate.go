@@ -17,9 +17,10 @@ type topicState struct {
 	// known bounds the sequence numbers known to exist (exclusive): a topic
 	// heartbeat said the topic reached known-1. 0: nothing beyond held.
 	known uint64
-	held  []heldTick // ticks beyond a hole, in sequence order
-	since time.Time  // when the wait for the current hole began; zero: none
-	heard time.Time  // when the topic was last heard, for idle expiry
+	held  []heldTick  // ticks beyond a hole, in sequence order
+	since time.Time   // when the wait for the current hole began; zero: none
+	heard time.Time   // when the topic was last heard, for idle expiry
+	rec   *recovering // the recovery of its hole in progress, if any
 }
 
 // heldTick is a tick that arrived beyond a hole, with where it came from.
@@ -103,6 +104,9 @@ func (f *feed) drain(t *topicState) {
 func (f *feed) resolve(t *topicState, now time.Time, by *line) {
 	for {
 		f.drain(t)
+		if t.rec != nil {
+			return // recovering: recoveryReply settles the hole
+		}
 		target, heartbeat := uint64(0), false
 		switch {
 		case len(t.held) > 0:
@@ -121,7 +125,11 @@ func (f *feed) resolve(t *topicState, now time.Time, by *line) {
 		if now.Sub(t.since) < f.arbitration && f.mayFill(t) {
 			return
 		}
-		// No line will bring t.next..target-1 (or none did in time).
+		// No line will bring t.next..target-1 (or none did in time): ask
+		// the recovery service, if there is one.
+		if f.startRecovery(t, target, now) {
+			return
+		}
 		g := Gap{Expected: t.next, Received: target, Missing: target - t.next, Heartbeat: heartbeat}
 		f.gaps.add(1)
 		f.missing.add(g.Missing)

@@ -46,6 +46,13 @@ const (
 	// (WithMaxTopics): messages on topics new to it are dropped and
 	// counted (LineStats.TopicsRefused) until idle topics expire.
 	EventTopicLimit
+	// EventRecovered reports ticks of one topic that no line brought and
+	// the recovery service did (WithRecovery): Gap says which
+	// (Expected..Received-1, Missing of them), Took how long after the
+	// hole was asked for. The ticks follow as an EventTicks whose Line is
+	// the recovery service. What the service could not give is an
+	// EventGap, its Detail saying why.
+	EventRecovered
 )
 
 func (k EventKind) String() string {
@@ -72,6 +79,8 @@ func (k EventKind) String() string {
 		return "backwards"
 	case EventTopicLimit:
 		return "topic-limit"
+	case EventRecovered:
+		return "recovered"
 	}
 	return fmt.Sprintf("event(%d)", uint8(k))
 }
@@ -90,9 +99,10 @@ type Event struct {
 	SendTime  int64         // EventTicks: the publisher's send time, ns since the epoch
 	RecvTime  time.Time     // EventTicks: when the transport read it
 
-	Gap         Gap    // EventGap, EventBackwards
-	PrevSession uint64 // EventSessionStart: the session this line carried before
-	Detail      string // EventLineUp/Down/Loss, EventStale: what happened
+	Gap         Gap           // EventGap, EventBackwards, EventRecovered
+	Took        time.Duration // EventRecovered: from asking for the hole to the ticks
+	PrevSession uint64        // EventSessionStart: the session this line carried before
+	Detail      string        // EventLineUp/Down/Loss, EventStale: what happened; EventGap: why recovery failed
 }
 
 // Gap describes ticks that were published on a topic and will not be

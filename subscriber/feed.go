@@ -76,6 +76,16 @@ type feed struct {
 	msg    schema.Message
 
 	ticksOut, gaps, missing, topicsExpired counter // the feed's own counters
+
+	// Recovery (nil: off): the topics recovering, the requests to send.
+	rec        *recoveryConfig
+	recLine    *line // the origin of recovered ticks
+	recovering []*topicState
+	requests   []recoveryRequest
+	recID      uint64
+
+	recoveredTicks, recoveries, unrecovered          counter
+	recoverySkipped, recoveryLate, recoveryMalformed counter
 }
 
 // line is the state of one source.
@@ -226,6 +236,11 @@ func (f *feed) maybeEnd(s *session, by *line) {
 			f.resolve(t, t.since.Add(f.arbitration), nil) // nobody can fill it now
 		}
 	}
+	for _, t := range f.recovering {
+		if t.session == s {
+			return // its ticks come before the end; recoveryDone calls again
+		}
+	}
 	s.ended = true
 	ev := Event{Kind: EventSessionEnd, Session: s.id}
 	if by != nil {
@@ -374,6 +389,7 @@ func (f *feed) attach(l *line, id uint64) *session {
 // dropSession forgets a session no line carries any more.
 func (f *feed) dropSession(s *session) {
 	delete(f.sessions, s.id)
+	f.recovering = slices.DeleteFunc(f.recovering, func(t *topicState) bool { return t.session == s })
 	for i := 0; i < len(f.waiting); {
 		if f.waiting[i].session == s {
 			f.waiting[i] = f.waiting[len(f.waiting)-1]
@@ -414,7 +430,7 @@ func (f *feed) sweep(now time.Time) {
 	f.sweptAt = now
 	for _, s := range f.sessions {
 		for name, t := range s.topics {
-			if now.Sub(t.heard) < f.topicIdle || len(t.held) > 0 || !t.since.IsZero() {
+			if now.Sub(t.heard) < f.topicIdle || len(t.held) > 0 || !t.since.IsZero() || t.rec != nil {
 				continue
 			}
 			delete(s.topics, name)
@@ -444,6 +460,9 @@ func (f *feed) forgetUnsubscribed() {
 			}
 			if i := slices.Index(f.waiting, t); i >= 0 {
 				f.waiting = slices.Delete(f.waiting, i, i+1)
+			}
+			if i := slices.Index(f.recovering, t); i >= 0 {
+				f.recovering = slices.Delete(f.recovering, i, i+1)
 			}
 		}
 		if len(s.topics) < f.maxTopics {
@@ -570,6 +589,9 @@ func (f *feed) batch(l *line, s *session, name []byte, msg *schema.Message, recv
 		}
 	}
 	f.flushRun(t, src, run)
+	if t.rec != nil && len(t.held) > maxHeldPerTopic {
+		f.recoveryFailed(t, recv, fmt.Sprintf("recovery: over %d ticks held behind the hole", maxHeldPerTopic))
+	}
 	f.resolve(t, recv, l)
 }
 
@@ -676,6 +698,9 @@ func (f *feed) stale(l *line) time.Duration {
 // no line filled within the arbitration window; it forgets idle topics.
 func (f *feed) timeout(now time.Time) {
 	f.sweep(now)
+	if len(f.recovering) > 0 {
+		f.expireRecoveries(now)
+	}
 	staled := false
 	for _, l := range f.lines {
 		if l.stale || l.ended {
@@ -718,6 +743,9 @@ func (f *feed) deadline() time.Time {
 	}
 	for _, t := range f.waiting {
 		earliest(t.since.Add(f.arbitration))
+	}
+	for _, t := range f.recovering {
+		earliest(t.rec.deadline)
 	}
 	return d
 }

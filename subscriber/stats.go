@@ -94,8 +94,15 @@ type Stats struct {
 	Missing uint64 // ticks those gaps lost
 	// TopicsExpired counts topics forgotten after WithTopicIdle unheard.
 	TopicsExpired uint64
-	Lines         []LineStats // per line
-	Total         LineStats   // the lines' counters added up
+	// Recovery (WithRecovery): ticks delivered through it (counted in
+	// Ticks too), replies taken, and ticks asked for and not recovered
+	// (counted in Missing too); holes not asked for because too many
+	// were in flight, replies that came after their request was given up,
+	// and recovered messages that were malformed or of another session.
+	Recovered, Recoveries, Unrecovered               uint64
+	RecoverySkipped, RecoveryLate, RecoveryMalformed uint64
+	Lines                                            []LineStats // per line
+	Total                                            LineStats   // the lines' counters added up
 }
 
 // counter is a counter with one writer (the goroutine calling Next) and any

@@ -29,6 +29,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tickcast/tickcast/port"
 	"github.com/tickcast/tickcast/schema"
 	"github.com/tickcast/tickcast/topic"
 )
@@ -42,6 +43,8 @@ type Option func(*config) error
 
 type config struct {
 	sources     []Source
+	requesters  []port.Requester
+	recTimeout  time.Duration
 	topics      []string
 	staleAfter  time.Duration
 	arbitration time.Duration
@@ -55,6 +58,30 @@ type config struct {
 // the same session are one feed.
 func WithSource(s ...Source) Option {
 	return func(c *config) error { c.sources = append(c.sources, s...); return nil }
+}
+
+// WithRecovery gives the subscriber recovery services (package recovery;
+// endpoint.Requester opens one): a hole that no line fills within the
+// arbitration window is asked for, the topic's later ticks wait for the
+// answer (other topics flow on), and the ticks recovered are delivered in
+// order, announced by EventRecovered. What the service cannot give, or does
+// not give within WithRecoveryTimeout, is reported as an EventGap whose
+// Detail says why. With several services, a request that fails on one is
+// tried once on the next. The subscriber owns them from then on.
+func WithRecovery(r ...port.Requester) Option {
+	return func(c *config) error { c.requesters = append(c.requesters, r...); return nil }
+}
+
+// WithRecoveryTimeout sets how long a recovery request may go unanswered
+// (default 500ms) before its range is reported as a gap.
+func WithRecoveryTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("subscriber: recovery timeout %v must be positive", d)
+		}
+		c.recTimeout = d
+		return nil
+	}
 }
 
 // WithTopics subscribes to topic prefixes, ZeroMQ style: a topic is
@@ -151,15 +178,32 @@ type Subscriber struct {
 	closed    atomic.Bool
 	done      chan struct{}
 	closeOnce sync.Once
-	pumps     sync.WaitGroup  // the pump goroutines: Close waits for them
-	ctx       context.Context // New's: when it is done, so is the subscriber
-	stopCtx   func() bool     // unregisters the context's AfterFunc
+	pumps     sync.WaitGroup // the pump goroutines: Close waits for them
+	// Recovery: requests go to the client goroutine, results come back.
+	recIn     chan recoveryRequest
+	recReqs   []recoveryRequest
+	recMu     sync.Mutex
+	recOut    []recoveryResult
+	recReady  atomic.Bool
+	recSignal chan struct{}
+	recCtx    context.Context // ends requests in progress at Close
+	recCancel context.CancelFunc
+
+	ctx     context.Context // New's: when it is done, so is the subscriber
+	stopCtx func() bool     // unregisters the context's AfterFunc
 }
 
 // change is a Subscribe or Unsubscribe not yet applied to the feed.
 type change struct {
 	prefix string
 	add    bool
+}
+
+// recoveryResult is the answer to a recovery request, or why there is none.
+type recoveryResult struct {
+	id     uint64
+	frames [][]byte
+	err    error
 }
 
 type delivery struct {
@@ -187,6 +231,9 @@ func New(ctx context.Context, opts ...Option) (*Subscriber, error) {
 		for _, src := range cfg.sources {
 			src.Close()
 		}
+		for _, r := range cfg.requesters {
+			r.Close()
+		}
 		return nil, err
 	}
 	if len(cfg.topics) == 0 {
@@ -209,6 +256,19 @@ func New(ctx context.Context, opts ...Option) (*Subscriber, error) {
 	if cfg.topicIdle > 0 {
 		s.feed.topicIdle = cfg.topicIdle
 	}
+	if len(cfg.requesters) > 0 {
+		timeout := cfg.recTimeout
+		if timeout <= 0 {
+			timeout = DefaultRecoveryTimeout
+		}
+		s.cfg.recTimeout = timeout
+		s.feed.enableRecovery(recoveryConfig{timeout: timeout, endpoint: cfg.requesters[0].Endpoint()})
+		s.recIn = make(chan recoveryRequest, maxRecovering)
+		s.recSignal = make(chan struct{}, 1)
+		s.recCtx, s.recCancel = context.WithCancel(context.Background())
+		s.pumps.Add(1)
+		go s.recoveryClient()
+	}
 	now := time.Now()
 	for _, src := range cfg.sources {
 		s.lines = append(s.lines, s.feed.addLine(src.Endpoint(), now))
@@ -221,7 +281,7 @@ func New(ctx context.Context, opts ...Option) (*Subscriber, error) {
 		}
 		for _, src := range cfg.sources {
 			if err := src.Subscribe([]byte(p)); err != nil {
-				s.closeSources()
+				s.close() // sources, requesters, the recovery client
 				return nil, fmt.Errorf("subscriber: subscribe %q on %s: %w", p, src.Endpoint(), err)
 			}
 		}
@@ -301,6 +361,13 @@ func (s *Subscriber) Next(ctx context.Context) (Event, error) {
 	for {
 		if f.pending() {
 			return f.pop(), nil
+		}
+		if s.recReady.Load() {
+			s.applyRecovery()
+			continue
+		}
+		if len(f.requests) > 0 {
+			s.dispatchRecovery()
 		}
 		if s.changed.Load() {
 			s.applySubscriptions()
@@ -399,6 +466,9 @@ func (s *Subscriber) receive(ctx context.Context) error {
 		case <-ctx.Done():
 			s.wait.Stop()
 			return s.ctxErr(ctx.Err())
+		case <-s.recSignal: // nil without recovery
+			s.wait.Stop()
+			return nil
 		case <-s.done:
 			return s.closedErr()
 		}
@@ -526,8 +596,14 @@ func (s *Subscriber) close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
 		close(s.done)
+		if s.recCancel != nil {
+			s.recCancel() // a recovery request in progress returns
+		}
 		err = s.closeSources() // a pump blocked in its source's Next returns
 		s.pumps.Wait()
+		for _, r := range s.cfg.requesters {
+			r.Close()
+		}
 	})
 	return err
 }
@@ -545,8 +621,11 @@ func (s *Subscriber) closeSources() error {
 // Stats returns the counters, up to the event Next returned last. It may be
 // called from any goroutine.
 func (s *Subscriber) Stats() Stats {
-	st := Stats{Ticks: s.feed.ticksOut.get(), Gaps: s.feed.gaps.get(), Missing: s.feed.missing.get(),
-		TopicsExpired: s.feed.topicsExpired.get()}
+	f := s.feed
+	st := Stats{Ticks: f.ticksOut.get(), Gaps: f.gaps.get(), Missing: f.missing.get(),
+		TopicsExpired: f.topicsExpired.get(), Recovered: f.recoveredTicks.get(), Recoveries: f.recoveries.get(),
+		Unrecovered: f.unrecovered.get(), RecoverySkipped: f.recoverySkipped.get(), RecoveryLate: f.recoveryLate.get(),
+		RecoveryMalformed: f.recoveryMalformed.get()}
 	for _, l := range s.lines {
 		ls := l.stats.snapshot(l.endpoint)
 		st.Lines = append(st.Lines, ls)

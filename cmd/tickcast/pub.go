@@ -159,6 +159,9 @@ func runPub(ctx context.Context, e *env, args []string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if srv != nil {
+		defer srv.Close() // on every path; the normal one closes it after its linger
+	}
 	skip := ""
 	if srv != nil {
 		skip = srv.Endpoint()
@@ -213,6 +216,13 @@ func runPub(ctx context.Context, e *env, args []string) (int, error) {
 		}
 	}
 	if srv != nil {
+		// Subscribers may ask for the last ticks after the end of the
+		// session: the service answers a while longer.
+		if c.recovery.linger > 0 {
+			fmt.Fprintf(e.stderr, "serving recovery for %v more\n", c.recovery.linger)
+			sleep(ctx, c.recovery.linger)
+		}
+		srv.Close()
 		printServed(e.stdout, srv)
 	}
 	return exitOK, err
@@ -257,7 +267,7 @@ func (c *pubConfig) open(e *env) (*publisher.Publisher, *recovery.Server, error)
 		if srv, err = c.recovery.open(e); err != nil {
 			return nil, nil, err
 		}
-		sinks = append(sinks, srv)
+		sinks = append(sinks, srv.Sink()) // the service outlives the publisher: see runPub
 	}
 	for _, ep := range c.endpoints {
 		eo := append([]endpoint.Option{endpoint.WithLogger(logger)}, c.pgm.options()...)

@@ -96,16 +96,23 @@ func sizeString(n int64) string {
 type recoveryFlags struct {
 	listen    string
 	retention retention
+	linger    time.Duration // pub only: how long the service outlives the session
 }
 
 func (f *recoveryFlags) register(fs *flag.FlagSet, listenFlag, listenUsage string) {
 	fs.StringVar(&f.listen, listenFlag, "", listenUsage)
 	f.retention = retention{age: recovery.DefaultRetention, bytes: recovery.DefaultRetentionBytes}
 	fs.Var(&f.retention, "retention", "history a recovery service keeps: a duration, a size, or both (30s,256MiB; the default); whichever is reached first evicts the oldest")
+	if listenFlag == "recovery" {
+		fs.DurationVar(&f.linger, "recovery-linger", time.Second, "with --recovery: keep answering this long after the end of the session (subscribers may still ask for the last ticks), up to 1m")
+	}
 }
 
 // check checks the listening endpoint: tcp:// or ipc://, bound.
 func (f *recoveryFlags) check(flag string) error {
+	if err := checkDuration("recovery-linger", f.linger, 0, time.Minute, "want 0 to 1m"); err != nil {
+		return err
+	}
 	if f.listen == "" {
 		return nil
 	}

@@ -111,3 +111,40 @@ func TestRecoveryKeepsAFeedAndServesIt(t *testing.T) {
 	ep := startCmd(t, recoveryOn, "recovery", "--from", feed, "--listen", "tcp://127.0.0.1:0")
 	snapshotThenReplay(t, ep)
 }
+
+// A subscriber behind a lossy relay, with the publisher's recovery service,
+// gets every tick: what the relay dropped comes back through recovery,
+// nothing is missing.
+func TestSubRecoversWhatALossyRelayDropped(t *testing.T) {
+	pubRe := regexp.MustCompile(`serving recovery on (tcp://127\.0\.0\.1:\d+)[\s\S]*publishing .* to \[(tcp://127\.0\.0\.1:\d+)\]`)
+	var out, errOut buffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pubDone := make(chan int, 1)
+	go func() {
+		pubDone <- run(ctx, &env{stdout: &out, stderr: &errOut}, []string{"pub", "--endpoint", "tcp://127.0.0.1:0",
+			"--recovery", "tcp://127.0.0.1:0", "--subscribers", "1", "--count", "10000", "--rate", "20000", "--symbols", "10"})
+	}()
+	var m []string
+	for deadline := time.Now().Add(10 * time.Second); m == nil && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		m = pubRe.FindStringSubmatch(errOut.String())
+	}
+	if m == nil {
+		t.Fatalf("pub: %s", errOut.String())
+	}
+	rec, feed := m[1], m[2]
+	lossy := startCmd(t, regexp.MustCompile(`to \[(tcp://127\.0\.0\.1:\d+)\]`), "relay", "--from", feed, "--to", "tcp://127.0.0.1:0", "--drop", "0.05")
+	code, stdout, stderr := tickcast(context.Background(), "sub", "--endpoint", lossy, "--recovery", rec,
+		"--until-end", "--timeout", "60s", "--json", "--quiet")
+	if code != exitOK {
+		t.Fatalf("sub exited %d: %s", code, stderr)
+	}
+	lines := jsonLines(t, stdout)
+	s := lines[len(lines)-1]
+	if s["missing"].(float64) != 0 || s["gaps"].(float64) != 0 || s["recovered"].(float64) == 0 || s["unrecovered"].(float64) != 0 {
+		t.Fatalf("summary %v", s)
+	}
+	if code := <-pubDone; code != exitOK {
+		t.Fatalf("pub exited %d: %s", code, errOut.String())
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/tickcast/tickcast/endpoint"
+	"github.com/tickcast/tickcast/port"
 	"github.com/tickcast/tickcast/subscriber"
 )
 
@@ -32,6 +33,9 @@ func runSub(ctx context.Context, e *env, args []string) (int, error) {
 	untilEnd := fs.Bool("until-end", false, "exit once the publisher ends its session")
 	stale := fs.Duration("stale", 0, "report a line stale after this much silence (default: 3 publisher heartbeats)")
 	arbitration := fs.Duration("arbitration", 0, "with several lines of one feed: how long ticks after a hole on one line wait for another line to fill it (default 50ms)")
+	var recov listFlag
+	fs.Var(&recov, "recovery", "recovery service to ask for what no line brought (tcp://host:port or ipc://path of a pub --recovery or a tickcast recovery), repeatable: a request that fails is tried once on the next")
+	recTimeout := fs.Duration("recovery-timeout", subscriber.DefaultRecoveryTimeout, "how long a recovery request may go unanswered before its range is reported as a gap")
 	var pgm pgmFlags
 	pgm.register(fs, true)
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
@@ -51,6 +55,8 @@ func runSub(ctx context.Context, e *env, args []string) (int, error) {
 		checkDuration("timeout", *timeout, 0, math.MaxInt64, "must not be negative"),
 		checkDuration("stale", *stale, 0, math.MaxInt64, "must not be negative"),
 		checkDuration("arbitration", *arbitration, 0, math.MaxInt64, "must not be negative"),
+		checkDuration("recovery-timeout", *recTimeout, time.Millisecond, time.Minute, "want 1ms to 1m"),
+		checkRecovery(recov),
 		pgm.check(),
 	} {
 		if err != nil {
@@ -74,6 +80,20 @@ func runSub(ctx context.Context, e *env, args []string) (int, error) {
 	}
 	if *arbitration > 0 {
 		so = append(so, subscriber.WithArbitration(*arbitration))
+	}
+	if len(recov) > 0 {
+		var reqs []port.Requester
+		for _, ep := range recov {
+			r, err := endpoint.Requester(ep, endpoint.WithLogger(e.logger))
+			if err != nil {
+				for _, r := range reqs {
+					r.Close()
+				}
+				return 0, err
+			}
+			reqs = append(reqs, r)
+		}
+		so = append(so, subscriber.WithRecovery(reqs...), subscriber.WithRecoveryTimeout(*recTimeout))
 	}
 	sub, err := openSubscriber(runCtx, e, endpoints, topics, so, pgm.options()...)
 	if err != nil {
@@ -116,6 +136,16 @@ func runSub(ctx context.Context, e *env, args []string) (int, error) {
 		return exitTimeout, nil
 	}
 	return exitOK, nil
+}
+
+// checkRecovery checks --recovery endpoints: tcp:// or ipc://.
+func checkRecovery(eps []string) error {
+	for _, ep := range eps {
+		if !pointToPoint(ep) {
+			return fmt.Errorf("%w: --recovery %q: a recovery service answers on tcp:// or ipc://", errUsage, ep)
+		}
+	}
+	return checkEndpoints("recovery", false, eps...)
 }
 
 // openSubscriber opens a source per endpoint and a subscriber on them. A
@@ -237,20 +267,26 @@ type summary struct {
 	// Implausible, Backwards and TopicsRefused count what the lines'
 	// senders claimed and the subscriber did not believe or could not take
 	// (see subscriber.LineStats); TopicsExpired the topics forgotten idle.
-	Implausible   uint64                 `json:"implausible"`
-	Backwards     uint64                 `json:"backwards"`
-	TopicsRefused uint64                 `json:"topics_refused"`
-	TopicsExpired uint64                 `json:"topics_expired"`
-	TopicsOther   *topicTally            `json:"topics_other,omitempty"` // topics beyond the table's bound, added up
-	Latency       latencySummary         `json:"latency_ns"`
-	ClockSkew     uint64                 `json:"clock_skew_ticks,omitempty"`
-	Sessions      uint64                 `json:"sessions"`
-	Restarts      uint64                 `json:"restarts"`
-	Ends          uint64                 `json:"session_ends"`
-	Seconds       float64                `json:"seconds"`
-	TimedOut      bool                   `json:"timed_out"`
-	Topics        map[string]*topicTally `json:"topics"`
-	Lines         []lineSummary          `json:"lines"`
+	Implausible   uint64 `json:"implausible"`
+	Backwards     uint64 `json:"backwards"`
+	TopicsRefused uint64 `json:"topics_refused"`
+	TopicsExpired uint64 `json:"topics_expired"`
+	// Recovered counts ticks delivered through recovery (in Received too),
+	// Recoveries the replies taken, Unrecovered the ticks asked for and not
+	// recovered (in Missing too).
+	Recovered   uint64                 `json:"recovered"`
+	Recoveries  uint64                 `json:"recoveries"`
+	Unrecovered uint64                 `json:"unrecovered"`
+	TopicsOther *topicTally            `json:"topics_other,omitempty"` // topics beyond the table's bound, added up
+	Latency     latencySummary         `json:"latency_ns"`
+	ClockSkew   uint64                 `json:"clock_skew_ticks,omitempty"`
+	Sessions    uint64                 `json:"sessions"`
+	Restarts    uint64                 `json:"restarts"`
+	Ends        uint64                 `json:"session_ends"`
+	Seconds     float64                `json:"seconds"`
+	TimedOut    bool                   `json:"timed_out"`
+	Topics      map[string]*topicTally `json:"topics"`
+	Lines       []lineSummary          `json:"lines"`
 }
 
 type latencySummary struct {
@@ -297,6 +333,7 @@ func (t *tally) summary(s subscriber.Stats, elapsed time.Duration, timedOut bool
 		DecodeErrors: s.Total.DecodeErrors, Duplicates: s.Total.Duplicates,
 		Implausible: s.Total.Implausible, Backwards: s.Total.Backwards,
 		TopicsRefused: s.Total.TopicsRefused, TopicsExpired: s.TopicsExpired, TopicsOther: t.other,
+		Recovered: s.Recovered, Recoveries: s.Recoveries, Unrecovered: s.Unrecovered,
 		Latency: latencyOf(t.lat), ClockSkew: t.clockSkew,
 		Sessions: t.starts, Restarts: t.restarts, Ends: t.ends,
 		Seconds: elapsed.Seconds(), TimedOut: timedOut, Topics: t.topics,
@@ -417,6 +454,12 @@ func eventJSON(ev *subscriber.Event) map[string]any {
 		m["received"] = ev.Gap.Received
 		m["missing"] = ev.Gap.Missing
 		m["by_heartbeat"] = ev.Gap.Heartbeat
+	case subscriber.EventRecovered:
+		m["topic"] = string(ev.Topic)
+		m["from"] = ev.Gap.Expected
+		m["to"] = ev.Gap.Received - 1
+		m["ticks"] = ev.Gap.Missing
+		m["took_ns"] = ev.Took.Nanoseconds()
 	case subscriber.EventSessionStart:
 		if ev.PrevSession != 0 {
 			m["previous_session"] = fmt.Sprintf("%016x", ev.PrevSession)
@@ -435,8 +478,12 @@ func eventLine(ev *subscriber.Event) string {
 		if ev.Gap.Heartbeat {
 			how = "the topic heartbeat"
 		}
-		return fmt.Sprintf("-- GAP %s: seq %d..%d missing (%s), seen by %s", ev.Topic,
+		line := fmt.Sprintf("-- GAP %s: seq %d..%d missing (%s), seen by %s", ev.Topic,
 			ev.Gap.Expected, ev.Gap.Received-1, plural(ev.Gap.Missing, "tick"), how)
+		if ev.Detail != "" {
+			line += "; " + ev.Detail
+		}
+		return line
 	case subscriber.EventSessionStart:
 		if ev.PrevSession != 0 {
 			return fmt.Sprintf("-- RESTART %s: session %016x replaces %016x (sequences restart: not a gap)", ev.Line, ev.Session, ev.PrevSession)
@@ -446,6 +493,9 @@ func eventLine(ev *subscriber.Event) string {
 		return fmt.Sprintf("-- END of session %016x on %s", ev.Session, ev.Line)
 	case subscriber.EventBackwards:
 		return fmt.Sprintf("-- BACKWARDS %s on %s: from seq %d back to %d (not delivered)", ev.Topic, ev.Line, ev.Gap.Expected, ev.Gap.Received)
+	case subscriber.EventRecovered:
+		return fmt.Sprintf("-- RECOVERED %s: seq %d..%d (%s) from %s in %v", ev.Topic, ev.Gap.Expected, ev.Gap.Received-1,
+			plural(ev.Gap.Missing, "tick"), ev.Line, ev.Took.Round(time.Microsecond))
 	}
 	s := fmt.Sprintf("-- %s %s", strings.ToUpper(ev.Kind.String()), ev.Line)
 	if ev.Detail != "" {
@@ -471,6 +521,10 @@ func writeSummary(w io.Writer, s summary) {
 	}
 	fmt.Fprintf(w, "\ngaps %s, missing %s ticks, decode errors %s, duplicates %s\n",
 		count(s.Gaps), count(s.Missing), count(s.DecodeErrors), count(s.Duplicates))
+	if s.Recoveries > 0 || s.Unrecovered > 0 {
+		fmt.Fprintf(w, "recovered %s ticks in %s replies; %s ticks asked for and not recovered\n",
+			count(s.Recovered), count(s.Recoveries), count(s.Unrecovered))
+	}
 	if s.Implausible+s.Backwards+s.TopicsRefused > 0 {
 		fmt.Fprintf(w, "not believed: %s implausible messages, %s ticks behind their line's sequence; %s messages on topics over the limit\n",
 			count(s.Implausible), count(s.Backwards), count(s.TopicsRefused))
