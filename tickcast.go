@@ -37,6 +37,7 @@ import (
 	"github.com/tickcast/tickcast/endpoint"
 	"github.com/tickcast/tickcast/port"
 	"github.com/tickcast/tickcast/publisher"
+	"github.com/tickcast/tickcast/recovery"
 	"github.com/tickcast/tickcast/schema"
 	"github.com/tickcast/tickcast/subscriber"
 )
@@ -80,6 +81,8 @@ const (
 	EventLineLoss     = subscriber.EventLineLoss
 	EventBackwards    = subscriber.EventBackwards
 	EventTopicLimit   = subscriber.EventTopicLimit
+	EventRecovered    = subscriber.EventRecovered
+	EventSnapshot     = subscriber.EventSnapshot
 )
 
 // Errors, from the packages that return them.
@@ -100,6 +103,9 @@ type Option func(*options) error
 
 type options struct {
 	lines    []string
+	service  string   // NewPublisher: a recovery service's endpoint
+	recovery []string // Subscribe: recovery services to ask
+	snapshot bool
 	logger   *slog.Logger
 	endpoint []endpoint.Option
 	pub      []publisher.Option
@@ -111,6 +117,28 @@ type options struct {
 // each tick once from whichever line brings it first (A/B lines).
 func WithLine(endpoint string) Option {
 	return func(o *options) error { o.lines = append(o.lines, endpoint); return nil }
+}
+
+// WithRecoveryService makes NewPublisher keep what it publishes (30 s, 256
+// MiB: package recovery's defaults) and serve it on endpoint (tcp:// or
+// ipc://) to subscribers that lost some (WithRecovery). The service closes
+// with the publisher.
+func WithRecoveryService(endpoint string) Option {
+	return func(o *options) error { o.service = endpoint; return nil }
+}
+
+// WithRecovery makes Subscribe ask these recovery services for the ticks
+// no line brought (package subscriber's WithRecovery): every tick in order,
+// or an exact gap with the reason.
+func WithRecovery(endpoints ...string) Option {
+	return func(o *options) error { o.recovery = append(o.recovery, endpoints...); return nil }
+}
+
+// WithSnapshot makes Subscribe, with WithRecovery, start from every
+// subscribed topic's last value (EventSnapshot), then the live ticks after
+// it.
+func WithSnapshot() Option {
+	return func(o *options) error { o.snapshot = true; return nil }
 }
 
 // WithLogger sets the logger of the publisher or subscriber and of its
@@ -163,7 +191,7 @@ func NewPublisher(addr string, opts ...Option) (*Publisher, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(o.sub) > 0 {
+	if len(o.sub) > 0 || len(o.recovery) > 0 || o.snapshot {
 		return nil, errors.New("tickcast: NewPublisher given subscriber options")
 	}
 	var sinks []port.Sink
@@ -171,6 +199,17 @@ func NewPublisher(addr string, opts ...Option) (*Publisher, error) {
 		for _, s := range sinks {
 			s.Close()
 		}
+	}
+	if o.service != "" {
+		var ro []recovery.ServerOption
+		if o.logger != nil {
+			ro = append(ro, recovery.WithLogger(o.logger))
+		}
+		srv, err := recovery.NewServer(o.service, ro...)
+		if err != nil {
+			return nil, err
+		}
+		sinks = append(sinks, srv)
 	}
 	for _, ep := range append([]string{addr}, o.lines...) {
 		s, err := endpoint.Sink(ep, o.endpoint...)
@@ -198,7 +237,7 @@ func Subscribe(ctx context.Context, addr string, topics []string, opts ...Option
 	if err != nil {
 		return nil, err
 	}
-	if len(o.pub) > 0 {
+	if len(o.pub) > 0 || o.service != "" {
 		return nil, errors.New("tickcast: Subscribe given publisher options")
 	}
 	var srcs []port.Source
@@ -213,6 +252,26 @@ func Subscribe(ctx context.Context, addr string, topics []string, opts ...Option
 		srcs = append(srcs, s)
 	}
 	so := append([]subscriber.Option{subscriber.WithSource(srcs...), subscriber.WithTopics(topics...)}, o.sub...)
+	var reqs []port.Requester
+	for _, ep := range o.recovery {
+		r, err := endpoint.Requester(ep, o.endpoint...)
+		if err != nil {
+			for _, r := range reqs {
+				r.Close()
+			}
+			for _, s := range srcs {
+				s.Close()
+			}
+			return nil, err
+		}
+		reqs = append(reqs, r)
+	}
+	if len(reqs) > 0 {
+		so = append(so, subscriber.WithRecovery(reqs...))
+	}
+	if o.snapshot {
+		so = append(so, subscriber.WithSnapshot())
+	}
 	if o.logger != nil {
 		so = append(so, subscriber.WithLogger(o.logger))
 	}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/tickcast/tickcast/publisher"
 	"github.com/tickcast/tickcast/subscriber"
@@ -74,5 +75,64 @@ func TestAMulticastPublisherCannotWaitForSubscribers(t *testing.T) {
 	defer pub.Close()
 	if err := pub.WaitSubscribers(context.Background(), 1); !errors.Is(err, publisher.ErrCannotCount) {
 		t.Fatalf("WaitSubscribers on epgm: %v, want ErrCannotCount", err)
+	}
+}
+
+// A publisher with a recovery service and a subscriber that asks it: the
+// subscriber joins late, starts from the snapshot, and gets every tick after
+// it.
+func TestRecoveryAndSnapshotOptions(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	svc := "tcp://" + ln.Addr().String()
+	ln.Close()
+	pub, err := NewPublisher("tcp://127.0.0.1:0", WithRecoveryService(svc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	for i := range 10 {
+		pub.Publish("AAPL", Tick{Price: int64(i)})
+	}
+	var feed string
+	for _, s := range pub.Stats().Sinks {
+		if s.Endpoint != svc {
+			feed = s.Endpoint
+		}
+	}
+	// The service has the ten ticks once a snapshot says AAPL is at 10.
+	sub, err := Subscribe(ctx, feed, []string{"AAPL"}, WithRecovery(svc), WithSnapshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	if err := pub.WaitSubscribers(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	pub.Publish("AAPL", Tick{Price: 10})
+	// The snapshot first, then every tick after it up to the last: the
+	// ones published before the subscriber came, through recovery if the
+	// snapshot is older than the first live tick.
+	var got []uint64
+	for len(got) == 0 || got[len(got)-1] < 11 {
+		ev, err := sub.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch ev.Kind {
+		case EventSnapshot, EventTicks:
+			if len(got) == 0 && ev.Kind != EventSnapshot {
+				t.Fatalf("ticks before the snapshot: %v", ev.Ticks)
+			}
+			for _, tk := range ev.Ticks {
+				if len(got) > 0 && tk.Seq != got[len(got)-1]+1 {
+					t.Fatalf("%d after %v", tk.Seq, got)
+				}
+				got = append(got, tk.Seq)
+			}
+		case EventGap:
+			t.Fatalf("gap %+v", ev.Gap)
+		}
 	}
 }

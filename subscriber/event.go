@@ -53,6 +53,13 @@ const (
 	// the recovery service. What the service could not give is an
 	// EventGap, its Detail saying why.
 	EventRecovered
+	// EventSnapshot delivers a topic's last value when the subscriber joins
+	// a session (WithSnapshot): Ticks holds the one tick, the topic's live
+	// ticks follow from the next sequence number, with no gap and no
+	// duplicate (those at or below it are dropped). With no Topic, it
+	// reports that the snapshot could not be had (Detail says why): the
+	// topics start at their first tick heard, as without snapshots.
+	EventSnapshot
 )
 
 func (k EventKind) String() string {
@@ -81,6 +88,8 @@ func (k EventKind) String() string {
 		return "topic-limit"
 	case EventRecovered:
 		return "recovered"
+	case EventSnapshot:
+		return "snapshot"
 	}
 	return fmt.Sprintf("event(%d)", uint8(k))
 }

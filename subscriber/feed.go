@@ -78,6 +78,8 @@ type feed struct {
 	ticksOut, gaps, missing, topicsExpired counter // the feed's own counters
 
 	// Recovery (nil: off): the topics recovering, the requests to send.
+	now        time.Time // the time of the message being handled
+	snapshots  bool      // ask for a snapshot on joining a session (needs rec)
 	rec        *recoveryConfig
 	recLine    *line // the origin of recovered ticks
 	recovering []*topicState
@@ -86,6 +88,7 @@ type feed struct {
 
 	recoveredTicks, recoveries, unrecovered          counter
 	recoverySkipped, recoveryLate, recoveryMalformed counter
+	snapshotTopics, snapshotsStale, snapshotsFailed  counter
 }
 
 // line is the state of one source.
@@ -140,7 +143,8 @@ type session struct {
 	join    uint64 // the earliest stream sequence any line had of the session
 	ended   bool
 	topics  map[string]*topicState
-	atLimit bool // EventTopicLimit was reported
+	atLimit bool          // EventTopicLimit was reported
+	snap    *snapshotting // the snapshot asked for on joining, until it comes
 }
 
 func newFeed(topics *topic.Set, staleAfter, arbitration time.Duration) *feed {
@@ -228,8 +232,8 @@ func (f *feed) maybeEnd(s *session, by *line) {
 			return // it may still speak
 		}
 	}
-	if !ended {
-		return // no line said the session ended: it went silent (stale)
+	if !ended || s.snap != nil {
+		return // no line said the session ended (it went silent: stale), or its snapshot is awaited
 	}
 	for _, t := range slices.Clone(f.waiting) {
 		if t.session == s {
@@ -251,6 +255,7 @@ func (f *feed) maybeEnd(s *session, by *line) {
 
 // message handles one raw message that line l received at recv.
 func (f *feed) message(l *line, m *Raw, recv time.Time) {
+	f.now = recv
 	l.stats.messages.add(1)
 	l.stats.bytes.add(uint64(m.Size))
 	control := string(m.Topic) == schema.ControlTopic
@@ -376,6 +381,7 @@ func (f *feed) attach(l *line, id uint64) *session {
 		s = &session{id: id, topics: make(map[string]*topicState)}
 		f.sessions[id] = s
 		f.emit(Event{Kind: EventSessionStart, Line: l.endpoint, Session: id, PrevSession: prev})
+		f.askSnapshot(s, f.now)
 	}
 	s.lines = append(s.lines, l)
 	l.session, l.ended, l.join = s, false, 0
@@ -528,6 +534,10 @@ func (f *feed) batch(l *line, s *session, name []byte, msg *schema.Message, recv
 	if msg.StreamSeq > lt.lastStream {
 		lt.lastStream = msg.StreamSeq
 	}
+	if s.snap != nil && !t.started {
+		f.holdForSnapshot(l, s, t, lt, msg, origin{line: l, recv: recv, send: msg.SendTime, stream: msg.StreamSeq})
+		return
+	}
 	if !t.started {
 		// Late join: the topic starts at the first tick seen, unless its
 		// previous message should have been heard; nothing before that was
@@ -663,9 +673,10 @@ func (f *feed) topicHeartbeat(l *line, s *session, name []byte, h *schema.Header
 		l.stats.missing.add(last + 1 - lt.next)
 	}
 	lt.next = max(lt.next, last+1)
-	if !t.started {
+	if !t.started && s.snap == nil {
 		// Late join: the topic starts after the heartbeat's sequence,
-		// unless its previous message should have been heard.
+		// unless its previous message should have been heard. (While a
+		// snapshot is awaited, the snapshot says where it starts.)
 		t.started, t.next = true, joinTopic(last+1, s.join, h)
 	}
 	if last+1 > t.known {
@@ -701,6 +712,7 @@ func (f *feed) timeout(now time.Time) {
 	if len(f.recovering) > 0 {
 		f.expireRecoveries(now)
 	}
+	f.expireSnapshots(now)
 	staled := false
 	for _, l := range f.lines {
 		if l.stale || l.ended {
@@ -746,6 +758,11 @@ func (f *feed) deadline() time.Time {
 	}
 	for _, t := range f.recovering {
 		earliest(t.rec.deadline)
+	}
+	for _, ss := range f.sessions {
+		if ss.snap != nil {
+			earliest(ss.snap.deadline)
+		}
 	}
 	return d
 }

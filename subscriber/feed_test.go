@@ -105,6 +105,11 @@ func render(ev Event) string {
 		return fmt.Sprintf("end %d", ev.Session)
 	case EventBackwards:
 		return fmt.Sprintf("backwards %s %d->%d", ev.Line, ev.Gap.Expected, ev.Gap.Received)
+	case EventSnapshot:
+		if len(ev.Topic) == 0 {
+			return "no snapshot: " + ev.Detail
+		}
+		return fmt.Sprintf("snapshot %s %d", ev.Topic, ev.Ticks[0].Seq)
 	default:
 		return fmt.Sprintf("%s %s", ev.Kind, ev.Line)
 	}

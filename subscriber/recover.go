@@ -39,8 +39,10 @@ type recovering struct {
 type recoveryRequest struct {
 	id       uint64
 	session  uint64
-	topic    []byte
+	topic    []byte // replay: the topic; snapshot: the cursor (topics after it)
 	from, to uint64
+	snapshot bool
+	prefixes [][]byte // snapshot: the subscriptions (none: every topic)
 }
 
 // recoveryConfig turns recovery on in a feed.
@@ -186,6 +188,9 @@ func (f *feed) recoveryError(id uint64, err error, now time.Time) {
 	if t := f.recoveringTopic(id); t != nil {
 		f.recoveryFailed(t, now, fmt.Sprintf("recovery: %v", err))
 	}
+	if s := f.snapshotSession(id); s != nil {
+		f.snapshotDone(s, now, err.Error())
+	}
 }
 
 // recoveryFailed reports what remains of t's range as a gap, and ends the
@@ -278,6 +283,9 @@ func (s *Subscriber) recoveryClient() {
 // next one once.
 func (s *Subscriber) request(enc *schema.Encoder, r recoveryRequest) ([][]byte, error) {
 	q := schema.Request{Kind: schema.ReplayRequest, ID: r.id, Session: r.session, Topic: r.topic, From: r.from, To: r.to}
+	if r.snapshot {
+		q = schema.Request{Kind: schema.SnapshotRequest, ID: r.id, Session: r.session, Topic: r.topic, Prefixes: r.prefixes}
+	}
 	body := enc.EncodeRequest(&q)
 	var errs []error
 	for i, req := range s.cfg.requesters {
@@ -311,12 +319,160 @@ func (s *Subscriber) applyRecovery() {
 		case len(res.frames) == 0 || m.Decode(res.frames[0]) != nil || m.Type != schema.RecoveryReply || m.Reply.ID != res.id:
 			s.feed.recoveryMalformed.add(1)
 			s.feed.recoveryError(res.id, errors.New("malformed reply"), now)
+		case s.feed.snapshotSession(res.id) != nil:
+			s.feed.snapshotReply(res.id, &m.Reply, res.frames[1:], now)
 		default:
 			var bodies [][]byte
 			for i := 2; i < len(res.frames); i += 2 {
 				bodies = append(bodies, res.frames[i])
 			}
 			s.feed.recoveryReply(res.id, &m.Reply, bodies, now)
+		}
+	}
+}
+
+// snapshotting is a session's snapshot, asked for when the feed joined it.
+type snapshotting struct {
+	id       uint64    // the request in flight
+	asked    time.Time // when it was first asked for
+	deadline time.Time
+	cursor   []byte // topics after it, for the next page of a partial snapshot
+}
+
+// askSnapshot asks for the last value of every subscribed topic of a
+// session the feed just joined; until it comes, ticks of topics not yet
+// started are held.
+func (f *feed) askSnapshot(s *session, now time.Time) {
+	if !f.snapshots || f.rec == nil {
+		return
+	}
+	s.snap = &snapshotting{asked: now}
+	f.requestSnapshot(s, now)
+}
+
+func (f *feed) requestSnapshot(s *session, now time.Time) {
+	f.recID++
+	s.snap.id, s.snap.deadline = f.recID, now.Add(f.rec.timeout)
+	prefixes := f.topics.Prefixes()
+	if len(prefixes) > schema.MaxPrefixes || slices.ContainsFunc(prefixes, func(p []byte) bool { return len(p) == 0 }) {
+		prefixes = nil // every topic; the feed filters
+	}
+	f.requests = append(f.requests, recoveryRequest{id: s.snap.id, session: s.id, topic: s.snap.cursor,
+		snapshot: true, prefixes: prefixes})
+}
+
+// snapshotSession returns the session whose snapshot request is id.
+func (f *feed) snapshotSession(id uint64) *session {
+	for _, s := range f.sessions {
+		if s.snap != nil && s.snap.id == id {
+			return s
+		}
+	}
+	return nil
+}
+
+// holdForSnapshot holds a message's ticks for a topic not started while
+// the session's snapshot is awaited, keeping the line's own count.
+func (f *feed) holdForSnapshot(l *line, s *session, t *topicState, lt *lineTopic, msg *schema.Message, o origin) {
+	for i := range msg.Len() {
+		tick := msg.Tick(i)
+		if tick.Seq < lt.next {
+			l.stats.backwards.add(1)
+			continue
+		}
+		if tick.Seq > lt.next {
+			l.stats.gaps.add(1)
+			l.stats.missing.add(tick.Seq - lt.next)
+		}
+		lt.next = tick.Seq + 1
+		t.hold(tick, o)
+	}
+	if len(t.held) > maxHeldPerTopic {
+		f.snapshotDone(s, f.now, fmt.Sprintf("over %d ticks held waiting for it", maxHeldPerTopic))
+	}
+}
+
+// snapshotReply takes the answer to snapshot request id: pairs [topic,
+// body] after the reply frame. Each topic subscribed and not yet ahead of
+// it starts at its snapshot: an EventSnapshot, then the ticks after it;
+// held ticks at or below it are dropped.
+func (f *feed) snapshotReply(id uint64, r *schema.Reply, pairs [][]byte, now time.Time) {
+	s := f.snapshotSession(id)
+	if s == nil {
+		f.recoveryLate.add(1)
+		return
+	}
+	if r.Status != schema.ReplyOK && r.Status != schema.ReplyPartial {
+		detail := r.Detail
+		if detail == "" {
+			detail = r.Status.String()
+		}
+		f.snapshotDone(s, now, detail)
+		return
+	}
+	var m schema.Message
+	for i := 0; i+1 < len(pairs); i += 2 {
+		name, body := pairs[i], pairs[i+1]
+		if m.Decode(body) != nil || m.Type != schema.Snapshot || m.Session != s.id || m.Len() != 1 {
+			f.recoveryMalformed.add(1)
+			continue
+		}
+		if !f.topics.Match(name) {
+			continue
+		}
+		t := f.topic(f.recLine, s, name, now)
+		if t == nil {
+			continue
+		}
+		tick := m.Tick(0)
+		if t.started && t.next > tick.Seq+1 {
+			f.snapshotsStale.add(1) // the topic is past it already
+			continue
+		}
+		t.started, t.next = true, tick.Seq+1
+		run := len(f.ticks)
+		f.ticks = append(f.ticks, tick)
+		f.snapshotTopics.add(1)
+		f.emit(Event{Kind: EventSnapshot, Session: s.id, Topic: t.name, Line: f.rec.endpoint,
+			Ticks: f.ticks[run:len(f.ticks):len(f.ticks)], StreamSeq: m.StreamSeq, RecvTime: now})
+	}
+	if r.Status == schema.ReplyPartial && len(pairs) > 0 {
+		s.snap.cursor = append(s.snap.cursor[:0], r.Topic...)
+		f.requestSnapshot(s, now)
+		return
+	}
+	f.snapshotDone(s, now, "")
+}
+
+// snapshotDone ends the wait for s's snapshot (reason says why it failed,
+// if it did): topics it did not start start at their first tick held, and
+// what was held follows.
+func (f *feed) snapshotDone(s *session, now time.Time, reason string) {
+	if s.snap == nil {
+		return
+	}
+	s.snap = nil
+	if reason != "" {
+		f.snapshotsFailed.add(1)
+		f.emit(Event{Kind: EventSnapshot, Session: s.id, Line: f.rec.endpoint, Detail: "snapshot: " + reason})
+	}
+	for _, t := range s.topics {
+		if len(t.held) == 0 {
+			continue
+		}
+		if !t.started {
+			t.started, t.next = true, t.held[0].tick.Seq
+		}
+		f.resolve(t, now, nil)
+	}
+	f.maybeEnd(s, nil)
+}
+
+// expireSnapshots gives up the snapshots unanswered past their deadline.
+func (f *feed) expireSnapshots(now time.Time) {
+	for _, s := range f.sessions {
+		if s.snap != nil && !now.Before(s.snap.deadline) {
+			f.snapshotDone(s, now, fmt.Sprintf("no answer within %v", f.rec.timeout))
 		}
 	}
 }

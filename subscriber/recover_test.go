@@ -167,3 +167,91 @@ func TestRepliesOfAnotherSessionDeliverNothing(t *testing.T) {
 	expect(t, ft.reply(1, 8, schema.Reply{Status: schema.ReplyOK, To: 2}, [2]uint64{2, 2}),
 		"gap AAPL 2..2 missing 1 by seq", "ticks AAPL 3")
 }
+
+// snapshotTest is a recoveryTest that asks for snapshots.
+func newSnapshotTest(t *testing.T) *feedTest {
+	ft := newRecoveryTest(t)
+	ft.f.snapshots = true
+	return ft
+}
+
+// snapshotRequests returns the snapshot requests the feed wants sent.
+func (ft *feedTest) snapshotRequests() []string {
+	var out []string
+	for _, r := range ft.f.takeRequests(nil) {
+		kind := "replay"
+		if r.snapshot {
+			kind = "snapshot"
+		}
+		out = append(out, fmt.Sprintf("%s %q #%d", kind, r.topic, r.id))
+	}
+	return out
+}
+
+// snapshot answers request id with the last values given (topic, seq).
+func (ft *feedTest) snapshot(id, session uint64, status schema.ReplyStatus, last ...any) []string {
+	var pairs [][]byte
+	for i := 0; i < len(last); i += 2 {
+		body := ft.enc.Encode(schema.Header{Type: schema.Snapshot, Session: session, StreamSeq: 1},
+			[]schema.Tick{{Seq: uint64(last[i+1].(int))}})
+		pairs = append(pairs, []byte(last[i].(string)), append([]byte(nil), body...))
+	}
+	r := schema.Reply{Status: status, ID: id, Session: session}
+	if len(pairs) > 0 {
+		r.Topic = pairs[len(pairs)-2]
+	}
+	ft.f.snapshotReply(id, &r, pairs, ft.now)
+	return ft.drain()
+}
+
+// A late joiner gets every topic's last value first, then the live ticks
+// after it: no gap, no duplicate. Ticks at or below the snapshot are dropped.
+func TestALateJoinerStartsFromTheSnapshot(t *testing.T) {
+	ft := newSnapshotTest(t)
+	a := ft.line("A")
+	expect(t, ft.batch(a, 7, "AAPL", 10, 11), "session 7") // held: the snapshot is awaited
+	expect(t, ft.snapshotRequests(), `snapshot "" #1`)
+	expect(t, ft.batch(a, 7, "MSFT", 5))
+	expect(t, ft.snapshot(1, 7, schema.ReplyOK, "AAPL", 10, "GOOG", 3, "MSFT", 4),
+		"snapshot AAPL 10", "snapshot GOOG 3", "snapshot MSFT 4", "ticks AAPL 11", "ticks MSFT 5")
+	expect(t, ft.batch(a, 7, "AAPL", 12), "ticks AAPL 12")
+	expect(t, ft.batch(a, 7, "GOOG", 4), "ticks GOOG 4")
+	if ft.f.snapshotTopics.get() != 3 || ft.f.gaps.get() != 0 {
+		t.Fatalf("snapshots %d gaps %d", ft.f.snapshotTopics.get(), ft.f.gaps.get())
+	}
+}
+
+// A snapshot older than the first live tick held leaves a hole, recovered
+// like any other.
+func TestTheHoleBetweenASnapshotAndTheLiveTicksIsRecovered(t *testing.T) {
+	ft := newSnapshotTest(t)
+	a := ft.line("A")
+	ft.batch(a, 7, "AAPL", 10)
+	ft.snapshotRequests()
+	expect(t, ft.snapshot(1, 7, schema.ReplyOK, "AAPL", 7), "snapshot AAPL 7")
+	expect(t, ft.snapshotRequests(), `replay "AAPL" #2`)
+	expect(t, ft.reply(2, 7, schema.Reply{Status: schema.ReplyOK, To: 9}, [2]uint64{8, 9}),
+		"recovered tcp://recovery:1", "ticks AAPL 8,9", "ticks AAPL 10")
+}
+
+// Without a snapshot (no answer), topics start at their first tick, as a
+// late join does without snapshots; the failure is reported.
+func TestWithoutASnapshotTopicsStartAtTheirFirstTick(t *testing.T) {
+	ft := newSnapshotTest(t)
+	a := ft.line("A")
+	ft.batch(a, 7, "AAPL", 10, 11)
+	ft.snapshotRequests()
+	expect(t, ft.advance(300*time.Millisecond), "no snapshot: snapshot: no answer within 300ms", "ticks AAPL 10,11")
+	expect(t, ft.batch(a, 7, "AAPL", 12), "ticks AAPL 12")
+}
+
+// A partial snapshot is continued after its last topic.
+func TestAPartialSnapshotIsContinued(t *testing.T) {
+	ft := newSnapshotTest(t)
+	a := ft.line("A")
+	ft.batch(a, 7, "MSFT", 5)
+	ft.snapshotRequests()
+	expect(t, ft.snapshot(1, 7, schema.ReplyPartial, "AAPL", 2), "snapshot AAPL 2")
+	expect(t, ft.snapshotRequests(), `snapshot "AAPL" #2`)
+	expect(t, ft.snapshot(2, 7, schema.ReplyOK, "MSFT", 4), "snapshot MSFT 4", "ticks MSFT 5")
+}

@@ -101,8 +101,12 @@ type Stats struct {
 	// and recovered messages that were malformed or of another session.
 	Recovered, Recoveries, Unrecovered               uint64
 	RecoverySkipped, RecoveryLate, RecoveryMalformed uint64
-	Lines                                            []LineStats // per line
-	Total                                            LineStats   // the lines' counters added up
+	// Snapshots (WithSnapshot): topics started from a snapshot, snapshot
+	// values older than what a topic had already delivered (skipped), and
+	// snapshots that could not be had.
+	Snapshots, SnapshotsStale, SnapshotsFailed uint64
+	Lines                                      []LineStats // per line
+	Total                                      LineStats   // the lines' counters added up
 }
 
 // counter is a counter with one writer (the goroutine calling Next) and any

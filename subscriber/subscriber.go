@@ -45,6 +45,7 @@ type config struct {
 	sources     []Source
 	requesters  []port.Requester
 	recTimeout  time.Duration
+	snapshot    bool
 	topics      []string
 	staleAfter  time.Duration
 	arbitration time.Duration
@@ -70,6 +71,15 @@ func WithSource(s ...Source) Option {
 // tried once on the next. The subscriber owns them from then on.
 func WithRecovery(r ...port.Requester) Option {
 	return func(c *config) error { c.requesters = append(c.requesters, r...); return nil }
+}
+
+// WithSnapshot makes a subscriber with WithRecovery start each session it
+// joins from a snapshot: the last value of every subscribed topic
+// (EventSnapshot), then the live ticks after it, with no gap and no
+// duplicate. Until the snapshot comes (or WithRecoveryTimeout passes), the
+// ticks of topics not started are held.
+func WithSnapshot() Option {
+	return func(c *config) error { c.snapshot = true; return nil }
 }
 
 // WithRecoveryTimeout sets how long a recovery request may go unanswered
@@ -256,7 +266,12 @@ func New(ctx context.Context, opts ...Option) (*Subscriber, error) {
 	if cfg.topicIdle > 0 {
 		s.feed.topicIdle = cfg.topicIdle
 	}
+	if cfg.snapshot && len(cfg.requesters) == 0 {
+		s.close()
+		return nil, errors.New("subscriber: WithSnapshot needs WithRecovery: snapshots come from a recovery service")
+	}
 	if len(cfg.requesters) > 0 {
+		s.feed.snapshots = cfg.snapshot
 		timeout := cfg.recTimeout
 		if timeout <= 0 {
 			timeout = DefaultRecoveryTimeout
@@ -625,7 +640,8 @@ func (s *Subscriber) Stats() Stats {
 	st := Stats{Ticks: f.ticksOut.get(), Gaps: f.gaps.get(), Missing: f.missing.get(),
 		TopicsExpired: f.topicsExpired.get(), Recovered: f.recoveredTicks.get(), Recoveries: f.recoveries.get(),
 		Unrecovered: f.unrecovered.get(), RecoverySkipped: f.recoverySkipped.get(), RecoveryLate: f.recoveryLate.get(),
-		RecoveryMalformed: f.recoveryMalformed.get()}
+		RecoveryMalformed: f.recoveryMalformed.get(), Snapshots: f.snapshotTopics.get(),
+		SnapshotsStale: f.snapshotsStale.get(), SnapshotsFailed: f.snapshotsFailed.get()}
 	for _, l := range s.lines {
 		ls := l.stats.snapshot(l.endpoint)
 		st.Lines = append(st.Lines, ls)

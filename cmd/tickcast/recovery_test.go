@@ -148,3 +148,50 @@ func TestSubRecoversWhatALossyRelayDropped(t *testing.T) {
 		t.Fatalf("pub exited %d: %s", code, errOut.String())
 	}
 }
+
+// A late joiner with --snapshot gets every topic's last value first, then
+// the live ticks right after it: no gap, no duplicate.
+func TestALateJoinerStartsFromASnapshot(t *testing.T) {
+	m := startCmd(t, regexp.MustCompile(`(serving recovery on tcp://127\.0\.0\.1:\d+[\s\S]*publishing .* to \[tcp://127\.0\.0\.1:\d+\])`),
+		"pub", "--endpoint", "tcp://127.0.0.1:0", "--recovery", "tcp://127.0.0.1:0", "--symbols", "10", "--rate", "5000")
+	eps := regexp.MustCompile(`tcp://127\.0\.0\.1:\d+`).FindAllString(m, 2)
+	rec, feed := eps[0], eps[1]
+	// The subscriber joins late, on purpose: once the feed has run long
+	// enough for most topics to have a last value.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if _, msgs := ask(t, rec, schema.Request{Kind: schema.SnapshotRequest}); len(msgs) >= 5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the feed did not start")
+		}
+	}
+	code, stdout, stderr := tickcast(context.Background(), "sub", "--endpoint", feed, "--recovery", rec, "--snapshot",
+		"--count", "2000", "--timeout", "30s", "--json")
+	if code != exitOK {
+		t.Fatalf("sub exited %d: %s", code, stderr)
+	}
+	lines := jsonLines(t, stdout)
+	snap, first := map[string]float64{}, map[string]float64{}
+	for _, l := range lines[:len(lines)-1] {
+		topic, _ := l["topic"].(string)
+		switch l["type"] {
+		case "snapshot":
+			if _, ok := first[topic]; ok {
+				t.Fatalf("%s: a snapshot after its live ticks", topic)
+			}
+			snap[topic] = l["seq"].(float64)
+		case "tick":
+			if _, ok := first[topic]; !ok {
+				first[topic] = l["seq"].(float64)
+				if s, ok := snap[topic]; ok && first[topic] != s+1 {
+					t.Fatalf("%s: snapshot at %v, first live tick %v", topic, s, first[topic])
+				}
+			}
+		}
+	}
+	s := lines[len(lines)-1]
+	if len(snap) == 0 || s["snapshots"].(float64) != float64(len(snap)) || s["gaps"].(float64) != 0 || s["missing"].(float64) != 0 {
+		t.Fatalf("%d snapshot lines; summary %v", len(snap), s)
+	}
+}

@@ -36,6 +36,7 @@ func runSub(ctx context.Context, e *env, args []string) (int, error) {
 	var recov listFlag
 	fs.Var(&recov, "recovery", "recovery service to ask for what no line brought (tcp://host:port or ipc://path of a pub --recovery or a tickcast recovery), repeatable: a request that fails is tried once on the next")
 	recTimeout := fs.Duration("recovery-timeout", subscriber.DefaultRecoveryTimeout, "how long a recovery request may go unanswered before its range is reported as a gap")
+	snapshot := fs.Bool("snapshot", false, "with --recovery: start each session from a snapshot, every subscribed topic's last value (\"type\":\"snapshot\" with --json), then the live ticks after it")
 	var pgm pgmFlags
 	pgm.register(fs, true)
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
@@ -57,6 +58,7 @@ func runSub(ctx context.Context, e *env, args []string) (int, error) {
 		checkDuration("arbitration", *arbitration, 0, math.MaxInt64, "must not be negative"),
 		checkDuration("recovery-timeout", *recTimeout, time.Millisecond, time.Minute, "want 1ms to 1m"),
 		checkRecovery(recov),
+		checkSnapshot(*snapshot, recov),
 		pgm.check(),
 	} {
 		if err != nil {
@@ -94,6 +96,9 @@ func runSub(ctx context.Context, e *env, args []string) (int, error) {
 			reqs = append(reqs, r)
 		}
 		so = append(so, subscriber.WithRecovery(reqs...), subscriber.WithRecoveryTimeout(*recTimeout))
+		if *snapshot {
+			so = append(so, subscriber.WithSnapshot())
+		}
 	}
 	sub, err := openSubscriber(runCtx, e, endpoints, topics, so, pgm.options()...)
 	if err != nil {
@@ -136,6 +141,14 @@ func runSub(ctx context.Context, e *env, args []string) (int, error) {
 		return exitTimeout, nil
 	}
 	return exitOK, nil
+}
+
+// checkSnapshot checks that --snapshot has a service to ask.
+func checkSnapshot(snapshot bool, recov []string) error {
+	if snapshot && len(recov) == 0 {
+		return fmt.Errorf("%w: --snapshot needs --recovery: snapshots come from a recovery service", errUsage)
+	}
+	return nil
 }
 
 // checkRecovery checks --recovery endpoints: tcp:// or ipc://.
@@ -274,9 +287,11 @@ type summary struct {
 	// Recovered counts ticks delivered through recovery (in Received too),
 	// Recoveries the replies taken, Unrecovered the ticks asked for and not
 	// recovered (in Missing too).
-	Recovered   uint64                 `json:"recovered"`
-	Recoveries  uint64                 `json:"recoveries"`
-	Unrecovered uint64                 `json:"unrecovered"`
+	Recovered   uint64 `json:"recovered"`
+	Recoveries  uint64 `json:"recoveries"`
+	Unrecovered uint64 `json:"unrecovered"`
+	// Snapshots counts the topics started from a snapshot.
+	Snapshots   uint64                 `json:"snapshots"`
 	TopicsOther *topicTally            `json:"topics_other,omitempty"` // topics beyond the table's bound, added up
 	Latency     latencySummary         `json:"latency_ns"`
 	ClockSkew   uint64                 `json:"clock_skew_ticks,omitempty"`
@@ -333,7 +348,7 @@ func (t *tally) summary(s subscriber.Stats, elapsed time.Duration, timedOut bool
 		DecodeErrors: s.Total.DecodeErrors, Duplicates: s.Total.Duplicates,
 		Implausible: s.Total.Implausible, Backwards: s.Total.Backwards,
 		TopicsRefused: s.Total.TopicsRefused, TopicsExpired: s.TopicsExpired, TopicsOther: t.other,
-		Recovered: s.Recovered, Recoveries: s.Recoveries, Unrecovered: s.Unrecovered,
+		Recovered: s.Recovered, Recoveries: s.Recoveries, Unrecovered: s.Unrecovered, Snapshots: s.Snapshots,
 		Latency: latencyOf(t.lat), ClockSkew: t.clockSkew,
 		Sessions: t.starts, Restarts: t.restarts, Ends: t.ends,
 		Seconds: elapsed.Seconds(), TimedOut: timedOut, Topics: t.topics,
@@ -398,12 +413,16 @@ func (p *printer) event(ev *subscriber.Event, asJSON bool) {
 	defer p.mu.Unlock()
 	if asJSON {
 		enc := json.NewEncoder(p.w)
-		if ev.Kind == subscriber.EventTicks {
+		if ev.Kind == subscriber.EventTicks || ev.Kind == subscriber.EventSnapshot && len(ev.Ticks) > 0 {
 			recv := ev.RecvTime.UnixNano()
+			typ := "tick"
+			if ev.Kind == subscriber.EventSnapshot {
+				typ = "snapshot"
+			}
 			for i := range ev.Ticks {
 				tk := &ev.Ticks[i]
 				enc.Encode(tickJSON{
-					Type: "tick", Topic: string(ev.Topic), Seq: tk.Seq, Kind: tk.Kind.String(),
+					Type: typ, Topic: string(ev.Topic), Seq: tk.Seq, Kind: tk.Kind.String(),
 					Price: json.Number(decimal(tk.Price, tk.PriceExp)), Size: json.Number(decimal(tk.Size, tk.SizeExp)),
 					Instrument: tk.Instrument, EventTimeNs: tk.EventTime, RecvTimeNs: recv, LatencyNs: recv - tk.EventTime,
 					Session: fmt.Sprintf("%016x", ev.Session),
@@ -493,6 +512,11 @@ func eventLine(ev *subscriber.Event) string {
 		return fmt.Sprintf("-- END of session %016x on %s", ev.Session, ev.Line)
 	case subscriber.EventBackwards:
 		return fmt.Sprintf("-- BACKWARDS %s on %s: from seq %d back to %d (not delivered)", ev.Topic, ev.Line, ev.Gap.Expected, ev.Gap.Received)
+	case subscriber.EventSnapshot:
+		if len(ev.Ticks) == 0 {
+			return "-- NO SNAPSHOT: " + ev.Detail
+		}
+		return fmt.Sprintf("-- SNAPSHOT %s", tickLine(ev.Topic, &ev.Ticks[0], 0))
 	case subscriber.EventRecovered:
 		return fmt.Sprintf("-- RECOVERED %s: seq %d..%d (%s) from %s in %v", ev.Topic, ev.Gap.Expected, ev.Gap.Received-1,
 			plural(ev.Gap.Missing, "tick"), ev.Line, ev.Took.Round(time.Microsecond))
