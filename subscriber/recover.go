@@ -1,6 +1,7 @@
 package subscriber
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -69,9 +70,20 @@ func (f *feed) startRecovery(t *topicState, target uint64, now time.Time) bool {
 		f.recoverySkipped.add(1)
 		return false
 	}
-	// The hole up to the first tick held (or known, from a heartbeat).
-	// Holes beyond it are asked for in turn, once it is settled.
-	t.rec = &recovering{from: t.next, to: target - 1, started: now}
+	// One request for every hole known on the topic: up to the end of the
+	// last (a tick held beyond it, or known from a heartbeat). The ticks
+	// held in between come back too and are dropped as duplicates: fewer
+	// requests is worth it.
+	top := target // the end (exclusive) of the last hole
+	for i := 1; i < len(t.held); i++ {
+		if t.held[i].tick.Seq > t.held[i-1].tick.Seq+1 {
+			top = t.held[i].tick.Seq
+		}
+	}
+	if n := len(t.held); t.known > top && (n == 0 || t.known > t.held[n-1].tick.Seq+1) {
+		top = t.known
+	}
+	t.rec = &recovering{from: t.next, to: top - 1, started: now}
 	f.recovering = append(f.recovering, t)
 	f.settled(t)
 	f.ask(t, now)
@@ -161,15 +173,15 @@ func (f *feed) recoveryReply(id uint64, r *schema.Reply, bodies [][]byte, now ti
 		f.recoveryDone(t, now)
 	case r.Status == schema.ReplyPartial && t.next > start:
 		f.ask(t, now) // the rest, from where this reply ended
-	case r.Status == schema.ReplyNotAvailable || r.Status == schema.ReplyPartial:
-		// What the service lacks is lost; what it holds after that is
-		// asked for.
+	case r.Status == schema.ReplyNotAvailable || r.Status == schema.ReplyPartial || r.Status == schema.ReplyOK:
+		// What the service lacks is lost (the ticks held in it are not);
+		// what it holds after that is asked for.
 		upTo := rec.to + 1
-		if r.HeldFrom > t.next && r.HeldFrom <= rec.to {
+		if r.Status == schema.ReplyNotAvailable && r.HeldFrom > t.next && r.HeldFrom <= rec.to {
 			upTo = r.HeldFrom
 		}
 		f.unrecoverable(t, upTo, now, fmt.Sprintf("recovery: not available (the service holds %d-%d)", r.HeldFrom, r.HeldTo))
-		if t.next <= rec.to {
+		if t.next <= rec.to && r.Status == schema.ReplyNotAvailable {
 			f.ask(t, now)
 		} else {
 			f.recoveryDone(t, now)
@@ -200,18 +212,26 @@ func (f *feed) recoveryFailed(t *topicState, now time.Time, reason string) {
 	f.recoveryDone(t, now)
 }
 
-// unrecoverable reports t.next..upTo-1 as a gap that recovery could not
-// fill, with the reason.
+// unrecoverable gives up t.next..upTo-1: the ticks held in it are
+// delivered, and each run of the others is reported as a gap that recovery
+// could not fill, with the reason.
 func (f *feed) unrecoverable(t *topicState, upTo uint64, now time.Time, reason string) {
-	if upTo <= t.next {
-		return
+	for {
+		f.drain(t)
+		if t.next >= upTo {
+			return
+		}
+		end := upTo
+		if len(t.held) > 0 && t.held[0].tick.Seq < end {
+			end = t.held[0].tick.Seq
+		}
+		g := Gap{Expected: t.next, Received: end, Missing: end - t.next}
+		f.gaps.add(1)
+		f.missing.add(g.Missing)
+		f.unrecovered.add(g.Missing)
+		f.emit(Event{Kind: EventGap, Session: t.session.id, Topic: t.name, Gap: g, Detail: reason})
+		t.next = end
 	}
-	g := Gap{Expected: t.next, Received: upTo, Missing: upTo - t.next}
-	f.gaps.add(1)
-	f.missing.add(g.Missing)
-	f.unrecovered.add(g.Missing)
-	f.emit(Event{Kind: EventGap, Session: t.session.id, Topic: t.name, Gap: g, Detail: reason})
-	t.next = upTo
 }
 
 // recoveryDone ends t's recovery: the ticks held behind it follow, and a
@@ -456,10 +476,15 @@ func (f *feed) snapshotDone(s *session, now time.Time, reason string) {
 		f.snapshotsFailed.add(1)
 		f.emit(Event{Kind: EventSnapshot, Session: s.id, Line: f.rec.endpoint, Detail: "snapshot: " + reason})
 	}
+	// The held ticks follow in the order they came, topic by topic.
+	var held []*topicState
 	for _, t := range s.topics {
-		if len(t.held) == 0 {
-			continue
+		if len(t.held) > 0 {
+			held = append(held, t)
 		}
+	}
+	slices.SortFunc(held, func(a, b *topicState) int { return cmp.Compare(a.held[0].stream, b.held[0].stream) })
+	for _, t := range held {
 		if !t.started {
 			t.started, t.next = true, t.held[0].tick.Seq
 		}

@@ -255,3 +255,34 @@ func TestAPartialSnapshotIsContinued(t *testing.T) {
 	expect(t, ft.snapshotRequests(), `snapshot "AAPL" #2`)
 	expect(t, ft.snapshot(2, 7, schema.ReplyOK, "MSFT", 4), "snapshot MSFT 4", "ticks MSFT 5")
 }
+
+// Several holes in a topic are one request; if it fails, each hole is a gap
+// of its own and the ticks held between them are delivered.
+func TestHolesOfATopicAreAskedForTogether(t *testing.T) {
+	ft := newRecoveryTest(t)
+	a := ft.line("A")
+	ft.batch(a, 7, "AAPL", 1)
+	ft.batch(a, 7, "AAPL", 4, 5) // 2-3 lost
+	ft.batch(a, 7, "AAPL", 8)    // 6-7 lost
+	// The first hole was asked for when 4 came; the request for 6-7 waits
+	// for it. A failure shows both handled: 2-3 a gap, 4-5 delivered...
+	expect(t, ft.requests(), "AAPL 2-3 #1")
+	ft.f.recoveryError(1, fmt.Errorf("refused"), ft.now)
+	expect(t, ft.drain(), "gap AAPL 2..3 missing 2 by seq", "ticks AAPL 4,5")
+	// ...and 6-7 asked for next.
+	expect(t, ft.requests(), "AAPL 6-7 #2")
+
+	// Holes known together are one request.
+	ft2 := newRecoveryTest(t)
+	b := ft2.line("B")
+	ft2.batch(b, 7, "MSFT", 1)
+	ft2.f.rec.timeout = time.Hour
+	ft2.f.arbitration = time.Hour // (one line: no waiting for another anyway)
+	ft2.seq++
+	msg := rawBatch(ft2, 7, "MSFT", 4, 5, 8)
+	ft2.f.message(b, msg, ft2.now)
+	expect(t, ft2.drain())
+	expect(t, ft2.requests(), "MSFT 2-7 #1")
+	ft2.f.recoveryError(1, fmt.Errorf("refused"), ft2.now)
+	expect(t, ft2.drain(), "gap MSFT 2..3 missing 2 by seq", "ticks MSFT 4,5", "gap MSFT 6..7 missing 2 by seq", "ticks MSFT 8")
+}
