@@ -85,9 +85,10 @@ func (e *entry) body() []byte { return e.data[e.topicLen:] }
 // topicHist is what History knows of one topic.
 type topicHist struct {
 	name []byte
-	// ids are the entries of the topic, by topic sequence; those below
-	// History.headID are evicted and trimmed lazily.
+	// ids[head:] are the entries of the topic held, by topic sequence;
+	// an entry evicted leaves them at once (forget).
 	ids        []uint64
+	head       int
 	last       schema.Tick // its last tick (by sequence)
 	lastStream uint64      // the stream sequence of the message that carried it
 	hasLast    bool
@@ -161,7 +162,7 @@ func (h *History) Add(topic, body []byte, now time.Time) {
 	id := h.headID + uint64(len(h.ents)-h.h)
 	h.ents = append(h.ents, entry{topic: t, data: data, topicLen: len(topic), stream: m.StreamSeq,
 		first: first, last: last, at: now.UnixNano(), chunk: chunk})
-	t.ids = slices.Insert(t.ids, pos, id)
+	t.ids = slices.Insert(t.ids, t.head+pos, id)
 	if !t.hasLast || last >= t.last.Seq {
 		t.last, t.lastStream, t.hasLast = m.Tick(m.Len()-1), m.StreamSeq, true
 	}
@@ -173,14 +174,14 @@ func (h *History) Add(topic, body []byte, now time.Time) {
 // position returns where a message with ticks first..last goes among t's
 // entries, and whether one of them holds those ticks already.
 func (h *History) position(t *topicHist, first, last uint64) (int, bool) {
-	h.trim(t)
-	n := len(t.ids)
-	if n == 0 || h.ent(t.ids[n-1]).last < first {
+	ids := t.ids[t.head:]
+	n := len(ids)
+	if n == 0 || h.ent(ids[n-1]).last < first {
 		return n, false // the common case: after everything held
 	}
 	// The first entry that ends at or after first.
-	i := sort.Search(n, func(i int) bool { return h.ent(t.ids[i]).last >= first })
-	if i < n && h.ent(t.ids[i]).first <= last {
+	i := sort.Search(n, func(i int) bool { return h.ent(ids[i]).last >= first })
+	if i < n && h.ent(ids[i]).first <= last {
 		return i, true
 	}
 	return i, false
@@ -189,14 +190,20 @@ func (h *History) position(t *topicHist, first, last uint64) (int, bool) {
 // ent returns the entry of a held id.
 func (h *History) ent(id uint64) *entry { return &h.ents[h.h+int(id-h.headID)] }
 
-// trim drops t's evicted entries from the front of its index.
-func (h *History) trim(t *topicHist) {
-	i := 0
-	for i < len(t.ids) && t.ids[i] < h.headID {
-		i++
+// forget removes id, the oldest entry held of all, from t's entries: it is
+// the first of them, unless a message of t that came later holds earlier
+// ticks (a lagging line's). The entries held move to the front of the slice
+// once the evicted ones take half of it: each id is moved a constant number
+// of times on average.
+func (t *topicHist) forget(id uint64) {
+	if t.head < len(t.ids) && t.ids[t.head] == id {
+		t.head++
+	} else if i := slices.Index(t.ids[t.head:], id); i >= 0 {
+		t.ids = slices.Delete(t.ids, t.head+i, t.head+i+1)
 	}
-	if i > 0 {
-		t.ids = append(t.ids[:0], t.ids[i:]...)
+	if t.head > 0 && t.head >= len(t.ids)/2 {
+		n := copy(t.ids, t.ids[t.head:])
+		t.ids, t.head = t.ids[:n], 0
 	}
 }
 
@@ -238,6 +245,7 @@ func (h *History) evictBytes() {
 func (h *History) dropOldest() {
 	e := &h.ents[h.h]
 	h.bytes -= int64(len(e.data))
+	e.topic.forget(h.headID)
 	*e = entry{}
 	h.h++
 	h.headID++
@@ -306,12 +314,12 @@ func (h *History) Replay(topic []byte, from, to uint64, lim Limits, now time.Tim
 	if t == nil || from > to {
 		return res, dst
 	}
-	h.trim(t)
-	n := len(t.ids)
-	i := sort.Search(n, func(i int) bool { return h.ent(t.ids[i]).last >= from })
+	ids := t.ids[t.head:]
+	n := len(ids)
+	i := sort.Search(n, func(i int) bool { return h.ent(ids[i]).last >= from })
 	next, msgs, size := from, 0, 0
 	for ; i < n; i++ {
-		e := h.ent(t.ids[i])
+		e := h.ent(ids[i])
 		if e.first > next {
 			break // a hole in what is held
 		}
@@ -330,8 +338,10 @@ func (h *History) Replay(topic []byte, from, to uint64, lim Limits, now time.Tim
 	}
 	res.To = next - 1
 	if i < n {
-		res.HeldFrom = h.ent(t.ids[i]).first
-		res.HeldTo = h.ent(t.ids[n-1]).last
+		res.HeldFrom = h.ent(ids[i]).first
+	}
+	if n > 0 {
+		res.HeldTo = h.ent(ids[n-1]).last
 	}
 	return res, dst
 }
@@ -343,17 +353,38 @@ type LastValue struct {
 	Stream uint64 // the stream sequence of the message that carried it
 }
 
-// Snapshot appends to dst the last value of every topic match accepts, in
-// topic order. Last values outlive the messages that carried them.
-func (h *History) Snapshot(match func(topic []byte) bool, dst []LastValue) []LastValue {
-	start := len(dst)
+// LastValues appends to dst the last value of every topic, in no order:
+// cheap enough to call under a lock (a copy per topic), leaving the
+// matching and sorting of a snapshot to be done outside it. Last values
+// outlive the messages that carried them; their topics are never changed.
+func (h *History) LastValues(dst []LastValue) []LastValue {
 	for _, t := range h.topics {
-		if t.hasLast && match(t.name) {
+		if t.hasLast {
 			dst = append(dst, LastValue{Topic: t.name, Tick: t.last, Stream: t.lastStream})
 		}
 	}
-	slices.SortFunc(dst[start:], func(a, b LastValue) int { return bytes.Compare(a.Topic, b.Topic) })
 	return dst
+}
+
+// Snapshot appends to dst the last value of every topic match accepts, in
+// topic order.
+func (h *History) Snapshot(match func(topic []byte) bool, dst []LastValue) []LastValue {
+	start := len(dst)
+	dst = h.LastValues(dst)
+	return filterSort(dst, start, match)
+}
+
+// filterSort keeps the values of dst[start:] that match accepts, in topic
+// order.
+func filterSort(dst []LastValue, start int, match func(topic []byte) bool) []LastValue {
+	kept := dst[:start]
+	for _, v := range dst[start:] {
+		if match(v.Topic) {
+			kept = append(kept, v)
+		}
+	}
+	slices.SortFunc(kept[start:], func(a, b LastValue) int { return bytes.Compare(a.Topic, b.Topic) })
+	return kept
 }
 
 // Evict drops what is past the retention at now: call it when no message

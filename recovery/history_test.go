@@ -111,8 +111,8 @@ func TestWhatIsNotHeldIsNotAvailableWithWhatIs(t *testing.T) {
 		{"up to a hole", 3, 12, ReplayResult{Status: schema.ReplyNotAvailable, To: 5, HeldFrom: 11, HeldTo: 20}, "AAPL:1-5"},
 		{"inside a hole", 7, 8, ReplayResult{Status: schema.ReplyNotAvailable, To: 6, HeldFrom: 11, HeldTo: 20}, ""},
 		{"after the hole", 12, 17, ReplayResult{Status: schema.ReplyOK, To: 20}, "AAPL:11-15 AAPL:16-20"},
-		{"beyond the end", 18, 30, ReplayResult{Status: schema.ReplyNotAvailable, To: 20}, "AAPL:16-20"},
-		{"not yet published", 21, 30, ReplayResult{Status: schema.ReplyNotAvailable, To: 20}, ""},
+		{"beyond the end", 18, 30, ReplayResult{Status: schema.ReplyNotAvailable, To: 20, HeldTo: 20}, "AAPL:16-20"},
+		{"not yet published", 21, 30, ReplayResult{Status: schema.ReplyNotAvailable, To: 20, HeldTo: 20}, ""},
 	}
 	for _, tt := range tests {
 		res, msgs := h.Replay([]byte("AAPL"), tt.from, tt.to, noLimit, t0, nil)

@@ -181,6 +181,9 @@ func (s *Server) handle(req [][]byte, reply [][]byte) [][]byte {
 	case err != nil:
 		s.badRequests.Add(1)
 		r.Detail = err.Error()
+	case b.req.Request.Validate() != nil:
+		s.badRequests.Add(1)
+		r.ID, r.Detail = b.req.Request.ID, b.req.Request.Validate().Error()
 	case b.req.Request.Kind == schema.ReplayRequest:
 		r = s.replay(b, &b.req.Request)
 	case b.req.Request.Kind == schema.SnapshotRequest:
@@ -285,8 +288,11 @@ func (s *Server) snapshot(b *replyBuf, q *schema.Request) schema.Reply {
 		r.Status = schema.ReplyUnknownSession
 		return r
 	}
-	lvs := s.hist.Snapshot(match, b.lvs[:0])
+	lvs := s.hist.LastValues(b.lvs[:0])
 	s.mu.Unlock() // last values are copies; their topics are the History's, never changed once made
+	// Matching and sorting outside the lock: a snapshot of many topics
+	// must not hold up the publisher recording its feed.
+	lvs = filterSort(lvs, 0, match)
 	b.lvs = lvs
 	r.Status = schema.ReplyOK
 	if len(lvs) > s.snapTopics {
