@@ -20,11 +20,19 @@ func FuzzFeed(f *testing.F) {
 	f.Add([]byte{0, 0, 1, 1, 2, 0, 1, 1, 3, 1, 0, 2, 0, 9})
 	f.Add([]byte{0, 0, 0, 255, 255, 0, 0, 0, 1, 1, 4, 5, 6, 2, 7, 7, 7})
 	f.Add([]byte{3, 0, 1, 200, 0, 0, 2, 10, 1, 1, 3, 0, 0, 0, 5})
+	f.Add([]byte{1, 0, 0, 1, 1, 0, 0, 0, 2, 1, 1, 3, 8, 0, 0, 0, 0, 0, 0, 1, 2, 0, 1, 0, 2})
+	f.Add([]byte{3, 0, 0, 1, 1, 0, 8, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 9, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, prog []byte) {
 		var set topic.Set
 		set.Add(nil)
 		fd := newFeed(&set, 0, 10*time.Millisecond)
 		fd.maxTopics, fd.topicIdle = 4, time.Second
+		if len(prog) > 0 && prog[0]&1 == 1 {
+			// With a recovery service, which the program plays too.
+			fd.enableRecovery(recoveryConfig{timeout: 50 * time.Millisecond, endpoint: "R"})
+			fd.snapshots = prog[0]&2 == 2
+		}
+		var pending []recoveryRequest
 		now := time.Unix(1_700_000_000, 0)
 		lines := []*line{fd.addLine("A", now), fd.addLine("B", now)}
 		enc := schema.NewEncoder(0)
@@ -53,7 +61,7 @@ func FuzzFeed(f *testing.F) {
 				stream[session] += uint64(jump % 4)
 				h.StreamSeq = stream[session]
 			}
-			switch op % 8 {
+			switch op % 10 {
 			case 0, 1, 2: // ticks
 				h.Type = schema.Batch
 				n := 1 + int(next()%4)
@@ -82,13 +90,52 @@ func FuzzFeed(f *testing.F) {
 				body := enc.Encode(h, nil)
 				fd.message(l, &Raw{Topic: []byte(schema.ControlTopic), Body: body, Frames: 2, Size: len(body)}, now)
 			case 5: // garbage
-				body := prog[:min(len(prog), int(next()))]
+				n := int(next()) // before slicing: next moves prog
+				body := prog[:min(len(prog), n)]
 				fd.message(l, &Raw{Topic: []byte(tp), Body: body, Frames: int(next() % 4), Size: len(body)}, now)
 			case 6: // transport
 				fd.lineEvent(l, LineEvent{Kind: LineEventKind(1 + next()%3), Lost: uint64(next())}, now)
 			case 7: // time
 				now = now.Add(time.Duration(next()) * time.Millisecond * 10)
 				fd.timeout(now)
+			case 8, 9: // the recovery service answers (8) or fails (9) a request
+				pending = fd.takeRequests(pending)
+				if len(pending) == 0 {
+					break
+				}
+				i := int(next()) % len(pending)
+				r := pending[i]
+				pending = append(pending[:i], pending[i+1:]...)
+				if op%10 == 9 {
+					fd.recoveryError(r.id, errRecoveryQueue, now)
+					break
+				}
+				rep := schema.Reply{Status: schema.ReplyStatus(next() % 6), ID: r.id, Session: r.session,
+					To: r.from + uint64(next()%8), HeldFrom: r.from + uint64(next()%16), Topic: []byte(tp)}
+				var frames [][]byte
+				for range next() % 3 {
+					first := r.from + uint64(next()%8)
+					ticks = ticks[:0]
+					for k := range 1 + int(next()%4) {
+						ticks = append(ticks, schema.Tick{Seq: first + uint64(k)})
+					}
+					typ := schema.Batch
+					if r.snapshot {
+						typ = schema.Snapshot
+						ticks = ticks[:1]
+					}
+					body := append([]byte(nil), enc.Encode(schema.Header{Type: typ, Session: r.session}, ticks)...)
+					frames = append(frames, []byte(topics[next()%6]), body)
+				}
+				if r.snapshot {
+					fd.snapshotReply(r.id, &rep, frames, now)
+					break
+				}
+				var bodies [][]byte
+				for k := 1; k < len(frames); k += 2 {
+					bodies = append(bodies, frames[k])
+				}
+				fd.recoveryReply(r.id, &rep, bodies, now)
 			}
 			for fd.pending() {
 				ev := fd.pop()
@@ -96,6 +143,10 @@ func FuzzFeed(f *testing.F) {
 				case EventGap:
 					if ev.Gap.Received-ev.Gap.Expected != ev.Gap.Missing || ev.Gap.Missing == 0 {
 						t.Fatalf("gap %+v", ev.Gap)
+					}
+				case EventRecovered:
+					if ev.Gap.Received-ev.Gap.Expected != ev.Gap.Missing || ev.Gap.Missing == 0 {
+						t.Fatalf("recovered %+v", ev.Gap)
 					}
 				case EventTicks:
 					for i := 1; i < len(ev.Ticks); i++ {
