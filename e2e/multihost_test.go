@@ -218,7 +218,18 @@ func checkSubscriber(t *testing.T, host, prefix string, o subOutput, want map[st
 			t.Fatalf("host %s: %s ticks out of order or repeated", host, topic)
 		}
 		if len(seen)+len(lost) != len(ticks) {
-			t.Fatalf("host %s: %s: %d delivered + %d reported lost != %d published", host, topic, len(seen), len(lost), len(ticks))
+			var unaccounted []uint64
+			got := map[uint64]bool{}
+			for _, s := range seen {
+				got[s] = true
+			}
+			for s := uint64(1); s <= uint64(len(ticks)); s++ {
+				if !got[s] && !lost[s] {
+					unaccounted = append(unaccounted, s)
+				}
+			}
+			t.Fatalf("host %s: %s: %d delivered + %d reported lost != %d published: seq %v neither (gaps %v)",
+				host, topic, len(seen), len(lost), len(ticks), unaccounted, o.gaps[topic])
 		}
 	}
 	if topics == 0 {

@@ -439,17 +439,37 @@ func (p *Publisher) cycle() bool {
 	return len(p.flushing) > 0
 }
 
+// closeRounds is how many times Close sends its last words (the final
+// topic heartbeats and the end of the session), closeGap apart: they are
+// what tells a subscriber that the last ticks were lost, and that the
+// session is over, and on a lossy line one copy may be lost as any packet
+// may. Repeats are idempotent for a subscriber.
+const (
+	closeRounds = 3
+	closeGap    = 5 * time.Millisecond
+)
+
 // finish sends what Close owes subscribers: a topic heartbeat on every topic
-// whose last data was not followed by one, then the end of the session.
+// whose last data was not followed by one, then the end of the session,
+// closeRounds times.
 func (p *Publisher) finish() {
-	p.sendTime = p.cfg.now().UnixNano()
+	var owed []*Topic
 	for _, t := range p.hb.topics {
 		if t.hb.owed {
-			p.sendTopicHeartbeat(t)
+			owed = append(owed, t)
 		}
 	}
-	p.sendControl(schema.EndOfSession)
-	p.flushSinks()
+	for round := range closeRounds {
+		if round > 0 {
+			time.Sleep(closeGap)
+		}
+		p.sendTime = p.cfg.now().UnixNano()
+		for _, t := range owed {
+			p.sendTopicHeartbeat(t)
+		}
+		p.sendControl(schema.EndOfSession)
+		p.flushSinks()
+	}
 }
 
 func (p *Publisher) sendControl(typ schema.MessageType) {
