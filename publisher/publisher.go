@@ -439,19 +439,20 @@ func (p *Publisher) cycle() bool {
 	return len(p.flushing) > 0
 }
 
-// closeRounds is how many times Close sends its last words (the final
-// topic heartbeats and the end of the session), closeGap apart: they are
-// what tells a subscriber that the last ticks were lost, and that the
-// session is over, and on a lossy line one copy may be lost as any packet
-// may. Repeats are idempotent for a subscriber.
+// closeRounds is how many times Close sends its last words, closeGap apart:
+// first the final topic heartbeats (what tells a subscriber that a topic's
+// last ticks were lost), then the end of the session. On a lossy line one
+// copy may be lost as any packet may, and the heartbeats must all come
+// before the first end: a subscriber that has the end stops listening.
+// Repeats are idempotent for a subscriber.
 const (
 	closeRounds = 3
 	closeGap    = 5 * time.Millisecond
 )
 
 // finish sends what Close owes subscribers: a topic heartbeat on every topic
-// whose last data was not followed by one, then the end of the session,
-// closeRounds times.
+// whose last data was not followed by one, closeRounds times, then the end
+// of the session, closeRounds times.
 func (p *Publisher) finish() {
 	var owed []*Topic
 	for _, t := range p.hb.topics {
@@ -459,15 +460,22 @@ func (p *Publisher) finish() {
 			owed = append(owed, t)
 		}
 	}
-	for round := range closeRounds {
-		if round > 0 {
+	first := 0
+	if len(owed) == 0 {
+		first = closeRounds // no heartbeat owed: only the end
+	}
+	for round := first; round < 2*closeRounds; round++ {
+		if round > first {
 			time.Sleep(closeGap)
 		}
 		p.sendTime = p.cfg.now().UnixNano()
-		for _, t := range owed {
-			p.sendTopicHeartbeat(t)
+		if round < closeRounds {
+			for _, t := range owed {
+				p.sendTopicHeartbeat(t)
+			}
+		} else {
+			p.sendControl(schema.EndOfSession)
 		}
-		p.sendControl(schema.EndOfSession)
 		p.flushSinks()
 	}
 }
