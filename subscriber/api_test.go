@@ -298,7 +298,7 @@ func TestUnsubscribeIsPassedToEverySource(t *testing.T) {
 	if err := s.Unsubscribe("AA"); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{schema.ControlTopic, "MS"}
+	want := []string{"MS", schema.ControlTopic}
 	if got := a.subscriptions(); !slices.Equal(got, want) {
 		t.Errorf("line a subscribed to %q, want %q", got, want)
 	}
@@ -346,7 +346,7 @@ func TestSubscriptionsAreCountedAndEachUnsubscribeUndoesOne(t *testing.T) {
 	src.push(enc, 7, "AAPL", 2)
 	src.push(enc, 7, "MSFT", 1)
 	expectTicks(t, s, "MSFT", 1) // not any more
-	if got, want := src.subscriptions(), []string{schema.ControlTopic, "MS"}; !slices.Equal(got, want) {
+	if got, want := src.subscriptions(), []string{"MS", schema.ControlTopic}; !slices.Equal(got, want) {
 		t.Fatalf("line subscribed to %q, want %q", got, want)
 	}
 }

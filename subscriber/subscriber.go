@@ -289,16 +289,21 @@ func New(ctx context.Context, opts ...Option) (*Subscriber, error) {
 		s.lines = append(s.lines, s.feed.addLine(src.Endpoint(), now))
 	}
 	// The control topic carries heartbeats and session ends: every
-	// subscriber needs it, whatever it asked for.
-	for _, p := range append([]string{schema.ControlTopic}, cfg.topics...) {
-		if p != schema.ControlTopic {
-			set.Add([]byte(p))
-		}
-		for _, src := range cfg.sources {
-			if err := src.Subscribe([]byte(p)); err != nil {
-				s.close() // sources, requesters, the recovery client
-				return nil, fmt.Errorf("subscriber: subscribe %q on %s: %w", p, src.Endpoint(), err)
-			}
+	// subscriber needs it, whatever it asked for. It goes last, and all of
+	// them together where the source can (zmtp: one write), so that a
+	// publisher waiting for subscribers counts this one with every topic
+	// it asked for, and never sends it the end of a session whose ticks it
+	// did not send it.
+	var prefixes [][]byte
+	for _, p := range cfg.topics {
+		set.Add([]byte(p))
+		prefixes = append(prefixes, []byte(p))
+	}
+	prefixes = append(prefixes, []byte(schema.ControlTopic))
+	for _, src := range cfg.sources {
+		if err := subscribeAll(src, prefixes); err != nil {
+			s.close() // sources, requesters, the recovery client
+			return nil, fmt.Errorf("subscriber: subscribe on %s: %w", src.Endpoint(), err)
 		}
 	}
 	if len(cfg.sources) > 1 {
@@ -318,6 +323,19 @@ func New(ctx context.Context, opts ...Option) (*Subscriber, error) {
 		s.close()
 	})
 	return s, nil
+}
+
+// subscribeAll subscribes src to every prefix: together, if it can.
+func subscribeAll(src Source, prefixes [][]byte) error {
+	if all, ok := src.(interface{ SubscribeAll([][]byte) error }); ok {
+		return all.SubscribeAll(prefixes)
+	}
+	for _, p := range prefixes {
+		if err := src.Subscribe(p); err != nil {
+			return fmt.Errorf("subscribe %q: %w", p, err)
+		}
+	}
+	return nil
 }
 
 // Subscribe adds a topic prefix while the subscriber runs. Each topic it

@@ -135,18 +135,29 @@ func (s *Sub) Endpoint() string { return s.endpoint }
 
 // Subscribe sends a subscription for prefix now if connected, and on every
 // reconnection. It may be called while Next runs.
-func (s *Sub) Subscribe(prefix []byte) error {
+func (s *Sub) Subscribe(prefix []byte) error { return s.SubscribeAll([][]byte{prefix}) }
+
+// SubscribeAll subscribes to every prefix, in one write if connected (or
+// with the others at connection): a publisher reads them together, so that
+// its WaitSubscribers counts this subscriber with all of them, not with the
+// first alone. It may be called while Next runs.
+func (s *Sub) SubscribeAll(prefixes [][]byte) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return ErrClosed
 	}
-	s.subs = append(s.subs, bytes.Clone(prefix))
+	for _, p := range prefixes {
+		s.subs = append(s.subs, bytes.Clone(p))
+	}
 	c := s.conn
 	s.mu.Unlock()
 	if c != nil {
 		s.wmu.Lock()
-		s.wbuf = appendSubscription(s.wbuf[:0], true, prefix)
+		s.wbuf = s.wbuf[:0]
+		for _, p := range prefixes {
+			s.wbuf = appendSubscription(s.wbuf, true, p)
+		}
 		err := s.writeTo(c, s.wbuf, writeTimeout)
 		s.wmu.Unlock()
 		if err != nil {
