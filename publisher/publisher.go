@@ -241,7 +241,7 @@ func New(opts ...Option) (*Publisher, error) {
 		_, _ = rand.Read(b[:]) // never fails on Linux
 		p.session = binary.LittleEndian.Uint64(b[:])
 	}
-	cfg.logger.Debug("publisher started", "session", p.session, "sinks", len(cfg.sinks))
+	cfg.logger.Debug("publisher started", "session", fmt.Sprintf("%016x", p.session), "sinks", len(cfg.sinks))
 	go p.run()
 	return p, nil
 }
@@ -523,7 +523,7 @@ func (p *Publisher) sinkFailed(i int, op string, err error) {
 	st.last.Store(&err)
 	if st.errors.Add(1) == 1 {
 		p.cfg.logger.Warn("publisher: sink failed; further errors are counted, not logged",
-			"sink", p.cfg.sinks[i].Stats().Endpoint, "op", op, "err", err, "session", p.session)
+			"endpoint", p.cfg.sinks[i].Stats().Endpoint, "op", op, "err", err, "session", fmt.Sprintf("%016x", p.session))
 	}
 }
 
@@ -545,7 +545,7 @@ func (p *Publisher) Close() error {
 			errs = append(errs, err)
 		}
 	}
-	p.cfg.logger.Debug("publisher closed", "session", p.session)
+	p.cfg.logger.Debug("publisher closed", "session", fmt.Sprintf("%016x", p.session))
 	return errors.Join(errs...)
 }
 
@@ -613,6 +613,10 @@ type SinkReport struct {
 	SinkStats
 	Errors    uint64 // errors the sink's Send and Flush returned (the first is logged)
 	LastError error  // the last of them; nil if none
+	// Transport holds the sink's own measurements, if it has any
+	// (port.Instrumented: a PGM source's NAKs and repairs, a TCP
+	// publisher's queue per subscriber).
+	Transport []port.Metric
 }
 
 // Stats returns the publisher's counters.
@@ -629,6 +633,9 @@ func (p *Publisher) Stats() Stats {
 		r := SinkReport{SinkStats: k.Stats(), Errors: p.sinkState[i].errors.Load()}
 		if last := p.sinkState[i].last.Load(); last != nil {
 			r.LastError = *last
+		}
+		if in, ok := k.(port.Instrumented); ok {
+			r.Transport = in.AppendMetrics(nil)
 		}
 		s.Sinks = append(s.Sinks, r)
 	}

@@ -3,6 +3,8 @@ package subscriber
 import (
 	"fmt"
 	"sync/atomic"
+
+	"github.com/tickcast/tickcast/port"
 )
 
 // LineState is what a line is doing now.
@@ -65,6 +67,10 @@ type LineStats struct {
 	// TopicsRefused counts messages on new topics dropped at the topic
 	// limit (WithMaxTopics).
 	TopicsRefused uint64
+	// Transport holds the line's own measurements, if its source has any
+	// (port.Instrumented: a PGM line's NAKs, repairs and losses). Add
+	// leaves it alone.
+	Transport []port.Metric
 }
 
 // Add adds o's counters to s's.

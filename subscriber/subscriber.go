@@ -513,7 +513,7 @@ func (s *Subscriber) receive(ctx context.Context) error {
 		if s.in == nil {
 			return fmt.Errorf("subscriber: %s: %w", s.lines[0].endpoint, d.err)
 		}
-		s.cfg.logger.Warn("subscriber: line failed", "endpoint", s.lines[d.src].endpoint, "err", d.err)
+		s.cfg.logger.Warn("subscriber: line failed", "line", d.src, "endpoint", s.lines[d.src].endpoint, "err", d.err)
 		if s.live--; s.live == 0 {
 			return fmt.Errorf("subscriber: every line failed, last %s: %w", s.lines[d.src].endpoint, d.err)
 		}
@@ -660,8 +660,11 @@ func (s *Subscriber) Stats() Stats {
 		Unrecovered: f.unrecovered.get(), RecoverySkipped: f.recoverySkipped.get(), RecoveryLate: f.recoveryLate.get(),
 		RecoveryMalformed: f.recoveryMalformed.get(), Snapshots: f.snapshotTopics.get(),
 		SnapshotsStale: f.snapshotsStale.get(), SnapshotsFailed: f.snapshotsFailed.get()}
-	for _, l := range s.lines {
+	for i, l := range s.lines {
 		ls := l.stats.snapshot(l.endpoint)
+		if in, ok := s.cfg.sources[i].(port.Instrumented); ok {
+			ls.Transport = in.AppendMetrics(nil)
+		}
 		st.Lines = append(st.Lines, ls)
 		st.Total.Add(ls)
 	}

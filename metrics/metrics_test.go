@@ -1,0 +1,349 @@
+package metrics_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tickcast/tickcast"
+	"github.com/tickcast/tickcast/endpoint"
+	"github.com/tickcast/tickcast/internal/promtest"
+	"github.com/tickcast/tickcast/metrics"
+	"github.com/tickcast/tickcast/port"
+	"github.com/tickcast/tickcast/publisher"
+	"github.com/tickcast/tickcast/relay"
+	"github.com/tickcast/tickcast/schema"
+	"github.com/tickcast/tickcast/zmtp"
+)
+
+// A lossy feed: publisher → relay dropping every 7th batch → subscriber.
+// Scraped while it runs and at its end, every number the metrics give is
+// the one the components' own counters give, and promtool finds nothing to
+// say about the exposition.
+func TestTheMetricsOfALossyFeedAreItsCountersAndPassPromtool(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	pub, err := tickcast.NewPublisher("tcp://127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	feed := pub.Stats().Sinks[0].Endpoint
+	from, err := endpoint.Source(feed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	to, err := endpoint.Sink("tcp://127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer to.Close()
+	n := 0
+	r := relay.New(from, func([]byte, *schema.Message) bool { n++; return n%7 == 0 }, to)
+	relayCtx, stopRelay := context.WithCancel(ctx)
+	relayDone := make(chan struct{})
+	go func() { defer close(relayDone); r.Run(relayCtx) }()
+	defer func() { stopRelay(); <-relayDone }()
+
+	sub, err := tickcast.Subscribe(ctx, to.Stats().Endpoint, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+
+	reg := metrics.NewRegistry()
+	ms := metrics.NewSubscriber(sub, metrics.WithTopics(1))
+	reg.MustRegister(metrics.NewPublisher(pub), metrics.NewRelay(r, from, []port.Sink{to}), ms)
+	srv, err := metrics.Listen("127.0.0.1:0", reg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+
+	if err := pub.WaitSubscribers(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := to.(port.SubscriberWaiter).WaitSubscribers(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	const perTopic = 400
+	published := make(chan struct{})
+	go func() {
+		defer close(published)
+		for i := range perTopic {
+			for _, topic := range []string{"AAPL", "MSFT"} {
+				pub.Publish(topic, tickcast.Tick{Kind: tickcast.Trade, Price: int64(i), Size: 1, EventTime: time.Now().UnixNano()})
+			}
+			time.Sleep(50 * time.Microsecond)
+		}
+		pub.Close()
+	}()
+
+	var ticks, gaps, missing, messages uint64
+	perTopicTicks := map[string]uint64{}
+	scrapedMidway := false
+	for done := false; !done; {
+		ev, err := sub.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms.Observe(ev)
+		switch ev.Kind {
+		case tickcast.EventTicks:
+			ticks += uint64(len(ev.Ticks))
+			messages++
+			perTopicTicks[string(ev.Topic)] += uint64(len(ev.Ticks))
+			if !scrapedMidway && ticks > perTopic {
+				scrapedMidway = true
+				promtest.Lint(t, promtest.Scrape(t, srv.URL()))
+			}
+		case tickcast.EventGap:
+			gaps++
+			missing += ev.Gap.Missing
+		case tickcast.EventSessionEnd:
+			done = true
+		}
+	}
+	stopRelay()
+	<-relayDone
+	<-published // Close has returned: the publisher's counters are final
+
+	text := promtest.Scrape(t, srv.URL())
+	promtest.Lint(t, text)
+	f := promtest.Parse(t, text)
+	rs := r.Stats()
+	if gaps == 0 || missing != rs.DroppedTicks || ticks+missing != 2*perTopic {
+		t.Fatalf("the feed itself: %d ticks, %d gaps, %d missing; the relay dropped %d ticks", ticks, gaps, missing, rs.DroppedTicks)
+	}
+	want := map[string]float64{
+		"tickcast_publisher_ticks_total":          2 * perTopic,
+		"tickcast_subscriber_ticks_total":         float64(ticks),
+		"tickcast_subscriber_gaps_total":          float64(gaps),
+		"tickcast_subscriber_missing_ticks_total": float64(missing),
+		"tickcast_relay_dropped_ticks_total":      float64(rs.DroppedTicks),
+		"tickcast_relay_dropped_batches_total":    float64(rs.Dropped),
+		"tickcast_line_ticks_total":               float64(ticks),
+		"tickcast_line_gaps_total":                float64(gaps),
+		"tickcast_subscriber_latency_seconds":     float64(messages), // a histogram: its count
+	}
+	for name, v := range want {
+		if got := f.Value(t, name); got != v {
+			t.Errorf("%s = %v, want %v", name, got, v)
+		}
+	}
+	// The first topic seen has its own series; the other is counted
+	// under _other (WithTopics(1)).
+	var first, second string
+	for topic := range perTopicTicks {
+		if _, ok := f.Get("tickcast_topic_ticks_total", "topic", topic); ok {
+			first = topic
+		} else {
+			second = topic
+		}
+	}
+	if first == "" || second == "" {
+		t.Fatalf("want one topic labelled and one under %s; metrics:\n%s", metrics.OtherTopics, grep(text, "tickcast_topic_ticks_total"))
+	}
+	if got := f.Value(t, "tickcast_topic_ticks_total", "topic", first); got != float64(perTopicTicks[first]) {
+		t.Errorf("%s ticks = %v, want %d", first, got, perTopicTicks[first])
+	}
+	if got := f.Value(t, "tickcast_topic_ticks_total", "topic", metrics.OtherTopics); got != float64(perTopicTicks[second]) {
+		t.Errorf("%s ticks = %v, want %s's %d", metrics.OtherTopics, got, second, perTopicTicks[second])
+	}
+	// The lines and sinks are labelled with their endpoints; the
+	// subscriber's line has ended with the session.
+	if got := f.Value(t, "tickcast_line_state", "endpoint", to.Stats().Endpoint, "state", "ended"); got != 1 {
+		t.Errorf("line state ended = %v, want 1", got)
+	}
+	if got := f.Value(t, "tickcast_sink_messages_total", "endpoint", feed); got != float64(pub.Stats().Sinks[0].Messages) {
+		t.Errorf("publisher's sink messages = %v, want %d", got, pub.Stats().Sinks[0].Messages)
+	}
+	// The Go runtime's and the process's metrics come with NewRegistry.
+	for _, name := range []string{"go_goroutines", "process_resident_memory_bytes"} {
+		f.Value(t, name)
+	}
+}
+
+// A subscriber that stops reading shows as the one whose drops grow: the
+// TCP publisher's metrics name it by its address, next to one that keeps
+// up and loses nothing.
+func TestASlowSubscriberIsNamedByItsDrops(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sink, err := zmtp.Listen("tcp://127.0.0.1:0", zmtp.WithSendHWM(10), zmtp.WithSendBuffer(64<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := publisher.New(publisher.WithSink(sink))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	stalled, err := zmtp.Dial(sink.Endpoint()) // subscribes and never reads
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stalled.Close()
+	if err := stalled.Subscribe(nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := sink.WaitSubscribers(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	stalledAddr := sink.Peers()[0].Addr
+
+	reg := metrics.NewRegistry()
+	reg.MustRegister(metrics.NewPublisher(pub))
+	srv, err := metrics.Listen("127.0.0.1:0", reg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+
+	tick := tickcast.Tick{Kind: tickcast.Trade, Price: 1, Size: 1}
+	for i := 0; sink.Peers()[0].Dropped == 0; i++ {
+		if i == 1_000_000 {
+			t.Fatal("a subscriber that never reads lost nothing")
+		}
+		if err := pub.Publish("AAPL", tick); errors.Is(err, publisher.ErrQueueFull) {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	f := promtest.Parse(t, promtest.Scrape(t, srv.URL()))
+	ep := sink.Endpoint()
+	dropped := f.Value(t, "tickcast_zmtp_subscriber_dropped_messages_total", "endpoint", ep, "peer", stalledAddr)
+	if dropped == 0 {
+		t.Errorf("the stalled subscriber's drops: 0")
+	}
+	if got := f.Value(t, "tickcast_sink_dropped_messages_total", "endpoint", ep); got < dropped {
+		t.Errorf("the sink's drops %v < the stalled subscriber's %v", got, dropped)
+	}
+	if got := f.Value(t, "tickcast_sink_subscribed_peers", "endpoint", ep); got != 1 {
+		t.Errorf("subscribed peers = %v, want 1", got)
+	}
+}
+
+func grep(text []byte, s string) string {
+	var out []string
+	for _, l := range strings.Split(string(text), "\n") {
+		if strings.Contains(l, s) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// A PGM line's own counters (what its source sent and its receiver heard,
+// the repairs asked for) are exported, labelled with the endpoint, on both
+// sides.
+func TestAPGMLineExportsItsTransportCounters(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	line := "epgm://127.0.0.1;239.192.79.1:7791"
+	pub, err := tickcast.NewPublisher(line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	sub, err := tickcast.Subscribe(ctx, line, []string{"AAPL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	reg := metrics.NewRegistry()
+	reg.MustRegister(metrics.NewPublisher(pub), metrics.NewSubscriber(sub))
+	srv, err := metrics.Listen("127.0.0.1:0", reg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+
+	// Publish until the subscriber has some ticks (multicast has no way
+	// to say when a receiver has joined).
+	for got := 0; got < 100; {
+		pub.Publish("AAPL", tickcast.Tick{Kind: tickcast.Trade, Price: 1, Size: 1})
+		wait, stop := context.WithTimeout(ctx, 5*time.Millisecond)
+		ev, err := sub.Next(wait)
+		stop()
+		if err != nil && ctx.Err() != nil {
+			t.Fatal(err)
+		}
+		if ev.Kind == tickcast.EventTicks {
+			got += len(ev.Ticks)
+		}
+	}
+	text := promtest.Scrape(t, srv.URL())
+	promtest.Lint(t, text)
+	f := promtest.Parse(t, text)
+	for _, name := range []string{"tickcast_pgm_odata_sent_total", "tickcast_pgm_spms_sent_total"} {
+		if v := f.Value(t, name, "endpoint", line); v == 0 {
+			t.Errorf("%s = 0", name)
+		}
+	}
+	if v := f.Value(t, "tickcast_pgm_odata_received_total", "endpoint", line, "line", "0"); v == 0 {
+		t.Error("tickcast_pgm_odata_received_total = 0")
+	}
+	for _, name := range []string{"tickcast_pgm_naks_sent_total", "tickcast_pgm_lost_sqns_total", "tickcast_pgm_naks_received_total"} {
+		f.Value(t, name, "endpoint", line)
+	}
+	// Multicast cannot count its subscribers: no peer gauges.
+	if _, ok := f.Get("tickcast_sink_peers", "endpoint", line); ok {
+		t.Error("a multicast sink reports a peer count")
+	}
+}
+
+// Scrapers cannot make the server hold more than a few gatherings at once:
+// a flood of them is answered (200, or 503 beyond the limit), and Close
+// returns with the flood still coming.
+func TestAFloodOfScrapesIsAnsweredAndCloseReturns(t *testing.T) {
+	reg := metrics.NewRegistry()
+	srv, err := metrics.Listen("127.0.0.1:0", reg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var ok, busy, failed atomic.Int64
+	for range 64 {
+		wg.Go(func() {
+			resp, err := http.Get(srv.URL())
+			if err != nil {
+				failed.Add(1)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			switch resp.StatusCode {
+			case http.StatusOK:
+				ok.Add(1)
+			case http.StatusServiceUnavailable:
+				busy.Add(1)
+			default:
+				t.Errorf("status %s", resp.Status)
+			}
+		})
+	}
+	wg.Wait()
+	if ok.Load() == 0 || failed.Load() > 0 {
+		t.Errorf("%d answered, %d told busy, %d failed", ok.Load(), busy.Load(), failed.Load())
+	}
+	// A client that connects and sends nothing does not hold Close.
+	c, err := net.Dial("tcp", srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := srv.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if _, err := http.Get(srv.URL()); err == nil {
+		t.Error("the server still answers after Close")
+	}
+}
