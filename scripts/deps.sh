@@ -7,6 +7,8 @@
 #   iproute2, nftables   network namespaces and loss injection
 #   libcap2-bin          capsh, to test raw PGM without CAP_NET_RAW
 #   gcc, libzmq3-dev     the libzmq C peer of tickcast bench (and its test)
+#   prometheus           promtool, to check the metrics tickcast exports
+#   g++, libflatbuffers-dev  the C++ example built on cpp/tick_generated.h (its test)
 #
 # and, from the Go module proxy at pinned versions (go install, into
 # $(go env GOPATH)/bin), the static checks' tools: staticcheck and goimports.
@@ -24,6 +26,9 @@ command -v unshare >/dev/null 2>&1 || missing="$missing util-linux"
 command -v capsh >/dev/null 2>&1 || missing="$missing libcap2-bin"
 command -v gcc >/dev/null 2>&1 || missing="$missing gcc"
 [ -f /usr/include/zmq.h ] || missing="$missing libzmq3-dev"
+command -v promtool >/dev/null 2>&1 || missing="$missing prometheus"
+command -v g++ >/dev/null 2>&1 || missing="$missing g++"
+[ -f /usr/include/flatbuffers/flatbuffers.h ] || missing="$missing libflatbuffers-dev"
 
 # The Go tools, at the versions CI uses.
 STATICCHECK_VERSION=v0.8.2
