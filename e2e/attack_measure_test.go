@@ -90,8 +90,8 @@ func measureRun(t *testing.T, bin, endpoint string, rate int, pre func(), attack
 	var m measurement
 	m.peakRSS = peak()
 	m.cpu = pub.ProcessState.UserTime() + pub.ProcessState.SystemTime()
-	if mm := regexp.MustCompile(`published (\d+) ticks`).FindStringSubmatch(pubOut.String()); mm != nil {
-		m.published, _ = strconv.ParseUint(mm[1], 10, 64)
+	if mm := regexp.MustCompile(`published ([\d,]+) ticks`).FindStringSubmatch(pubOut.String()); mm != nil {
+		m.published, _ = strconv.ParseUint(strings.ReplaceAll(mm[1], ",", ""), 10, 64)
 	}
 	lines := strings.Split(strings.TrimSpace(subOut.String()), "\n")
 	var s struct {

@@ -160,14 +160,14 @@ func (p *recProc) waitReading(t *testing.T, n uint64, limit time.Duration) {
 	t.Fatalf("%s read %d bytes in %v, want %d: no feed\nstderr:\n%s", p.name, read, limit, n, p.stderr.String())
 }
 
-var recPublished = regexp.MustCompile(`published (\d+) ticks in (\d+) messages \((\d+) bytes\)`)
+var recPublished = regexp.MustCompile(`published ([\d,]+) ticks in ([\d,]+) messages \(([\d,]+) bytes\)`)
 
 // published returns what pub said it published, once it has said it (at
 // the end of its session, before its recovery service's linger).
 func (p *recProc) published(t *testing.T, limit time.Duration) uint64 {
 	t.Helper()
 	m := p.waitOutput(t, recPublished, limit)
-	n, _ := strconv.ParseUint(m[1], 10, 64)
+	n, _ := strconv.ParseUint(strings.ReplaceAll(m[1], ",", ""), 10, 64)
 	return n
 }
 
@@ -478,7 +478,7 @@ func TestRecoverWhatASlowTCPSubscriberWasDropped(t *testing.T) {
 	s := sub.summary(t, time.Minute)
 	pub.cmd.Process.Signal(syscall.SIGTERM) // in its linger
 	pub.wait(t, time.Minute)
-	dropped := regexp.MustCompile(`(\d+) message copies dropped for slow subscribers`).FindStringSubmatch(pub.stdout.String())
+	dropped := regexp.MustCompile(`([\d,]+) message copies dropped for slow subscribers`).FindStringSubmatch(pub.stdout.String())
 	t.Logf("published %d ticks; pub: %s", published, strings.TrimSpace(pub.stdout.String()))
 	t.Logf("sub --recovery: %s", s)
 	if dropped == nil || dropped[1] == "0" {

@@ -88,11 +88,11 @@ func soak(t *testing.T, endpoint string, rate int, d time.Duration, attack func(
 		t.Fatal("sub did not end")
 	}
 
-	m := regexp.MustCompile(`published (\d+) ticks`).FindStringSubmatch(pubOut.String())
+	m := regexp.MustCompile(`published ([\d,]+) ticks`).FindStringSubmatch(pubOut.String())
 	if m == nil {
 		t.Fatalf("pub said:\n%s\n%s", pubOut.String(), pubErr.String())
 	}
-	published, _ := strconv.ParseUint(m[1], 10, 64)
+	published, _ := strconv.ParseUint(strings.ReplaceAll(m[1], ",", ""), 10, 64)
 	lines := strings.Split(strings.TrimSpace(subOut.String()), "\n")
 	var s struct {
 		Received, Missing, Implausible, Backwards uint64

@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -93,5 +94,82 @@ func TestRelayForwardsAndDropsOnlyWhatItMay(t *testing.T) {
 	}
 	if s := r.Stats(); s.Dropped != 1 || s.DroppedTicks != 2 || s.Forwarded != 5 {
 		t.Fatalf("stats %+v", s)
+	}
+}
+
+// subSource is a listSource that records its subscriptions.
+type subSource struct {
+	listSource
+	mu   sync.Mutex
+	subs []string
+}
+
+func (s *subSource) Subscribe(p []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.subs = append(s.subs, string(p))
+	return nil
+}
+
+func (s *subSource) subscriptions() []string { s.mu.Lock(); defer s.mu.Unlock(); return s.subs }
+
+func TestRelayForwardsItsTopicsAndTheControlTopic(t *testing.T) {
+	enc := schema.NewEncoder(0)
+	raw := func(topic string, h schema.Header, n int) subscriber.Raw {
+		body := append([]byte(nil), enc.Encode(h, make([]schema.Tick, n))...)
+		return subscriber.Raw{Topic: []byte(topic), Body: body, Frames: 2}
+	}
+	msgs := []subscriber.Raw{
+		raw(schema.ControlTopic, schema.Header{Type: schema.Heartbeat, Session: 1}, 0),
+		raw("AAPL", schema.Header{Type: schema.Batch, Session: 1}, 3),
+		raw("MSFT", schema.Header{Type: schema.Batch, Session: 1}, 2), // not asked for: a PGM source brings it anyway
+		raw("MS", schema.Header{Type: schema.Batch, Session: 1}, 4),
+		raw("MSFT", schema.Header{Type: schema.TopicHeartbeat, Session: 1}, 0),
+		raw("AAPL", schema.Header{Type: schema.TopicHeartbeat, Session: 1}, 0),
+		raw(schema.ControlTopic, schema.Header{Type: schema.EndOfSession, Session: 1}, 0),
+	}
+	for _, tt := range []struct {
+		topics    []string
+		subs      []string
+		forwarded []string
+		ticks     uint64
+	}{
+		{[]string{"AAPL", "MS"}, []string{"AAPL", "MS", schema.ControlTopic}, []string{schema.ControlTopic, "AAPL", "MSFT", "MS", "MSFT", "AAPL", schema.ControlTopic}, 9},
+		{[]string{"AAPL"}, []string{"AAPL", schema.ControlTopic}, []string{schema.ControlTopic, "AAPL", "AAPL", schema.ControlTopic}, 3},
+		{[]string{"AAPL", ""}, []string{""}, []string{schema.ControlTopic, "AAPL", "MSFT", "MS", "MSFT", "AAPL", schema.ControlTopic}, 9},
+		{nil, []string{""}, []string{schema.ControlTopic, "AAPL", "MSFT", "MS", "MSFT", "AAPL", schema.ControlTopic}, 9},
+	} {
+		src := &subSource{listSource: listSource{closed: make(chan struct{}), batch: subscriber.Batch{Msgs: msgs}}}
+		sink := &memSink{}
+		r := New(src, nil, sink)
+		r.SetTopics(tt.topics...)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- r.Run(ctx) }()
+		for deadline := time.Now().Add(10 * time.Second); len(sink.messages()) < len(tt.forwarded); {
+			if time.Now().After(deadline) {
+				t.Fatalf("%q: forwarded %d messages", tt.topics, len(sink.messages()))
+			}
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(10 * time.Millisecond) // nothing more comes
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("Run = %v", err)
+		}
+		var got []string
+		for _, m := range sink.messages() {
+			got = append(got, string(m.Topic))
+		}
+		if strings.Join(got, "|") != strings.Join(tt.forwarded, "|") {
+			t.Errorf("%q: forwarded %q, want %q", tt.topics, got, tt.forwarded)
+		}
+		if subs := src.subscriptions(); strings.Join(subs, "|") != strings.Join(tt.subs, "|") {
+			t.Errorf("%q: subscribed %q, want %q", tt.topics, subs, tt.subs)
+		}
+		want := Stats{Forwarded: uint64(len(tt.forwarded)), Ticks: tt.ticks, Filtered: uint64(len(msgs) - len(tt.forwarded))}
+		if s := r.Stats(); s != want {
+			t.Errorf("%q: stats %+v, want %+v", tt.topics, s, want)
+		}
 	}
 }

@@ -70,39 +70,35 @@ func runBench(ctx context.Context, e *env, args []string) (int, error) {
 }
 
 // parseBenchFlags parses bench's flags, whose defaults are def's, and
-// sets the log level.
+// sets the logger.
 func parseBenchFlags(e *env, args []string, def bench.Config) (*benchFlags, error) {
 	var f benchFlags
-	fs := newFlags(e, "bench", "bench [--scenario S,...] [--transport T,...] [--impl I,...] [--rates R,...] [--out DIR] ...")
-	fs.StringVar(&f.scenarios, "scenario", joinScenarios(def.Scenarios), "scenarios, comma-separated: latency, throughput, fanout, loss")
-	fs.StringVar(&f.transports, "transport", strings.Join(def.Transports, ","), "transports (endpoint schemes): tcp, ipc, epgm, pgm (raw PGM: root or CAP_NET_RAW)")
-	fs.StringVar(&f.impls, "impl", joinImpls(def.Impls), "implementations: tickcast, libzmq (the C peer, built here with gcc), zmq4 (go-zeromq, one tick per message)")
-	fs.StringVar(&f.rates, "rates", "1k,10k,100k", "target rates of the latency, fanout and loss scenarios, ticks/s, 0.001 to 1e9 (k and M suffixes; Aeron's pairs: 100k,300k,500k)")
-	fs.StringVar(&f.batches, "batches", "1,8,32,128,512", "throughput: ticks per message swept, 1 to 65536 (tickcast: publisher max batch)")
-	fs.StringVar(&f.flushDelays, "flush-delays", "0", "throughput: tickcast flush delays swept, 0 to 1s each, e.g. 0,50us,1ms")
+	fs := newFlags(e, "bench", "bench [--scenario LIST] [--transport LIST] [--impl LIST] [--rates LIST] [--out DIR] ...")
+	fs.StringVar(&f.scenarios, "scenario", joinScenarios(def.Scenarios), "scenarios, a comma-separated `list`: latency, throughput, fanout, loss")
+	fs.StringVar(&f.transports, "transport", strings.Join(def.Transports, ","), "transports (endpoint schemes), a comma-separated `list`: tcp, ipc, epgm, pgm (raw PGM: root or CAP_NET_RAW)")
+	fs.StringVar(&f.impls, "impl", joinImpls(def.Impls), "implementations, a comma-separated `list`: tickcast, libzmq (the C peer, built here with gcc), zmq4 (go-zeromq, one tick per message)")
+	fs.StringVar(&f.rates, "rates", "1k,10k,100k", "target rates of the latency, fanout and loss scenarios, a comma-separated `list` of ticks/s, 0.001 to 1e9 (k and M suffixes; Aeron's pairs: 100k,300k,500k)")
+	fs.StringVar(&f.batches, "batches", "1,8,32,128,512", "throughput: ticks per message swept, a comma-separated `list`, 1 to 65536 (tickcast: publisher max batch)")
+	fs.StringVar(&f.flushDelays, "flush-delays", "0", "throughput: tickcast flush delays swept, a comma-separated `list`, 0 to 1s each, e.g. 0,50us,1ms")
 	fs.IntVar(&f.subs, "subs", def.Subscribers, "fanout: subscriber processes, 1 to 256")
-	fs.StringVar(&f.drops, "drops", "0.001", "loss: fractions of the publisher's packets dropped by nftables (root only), each above 0 and below 1")
+	fs.StringVar(&f.drops, "drops", "0.001", "loss: fractions of the publisher's packets dropped by nftables (root only), a comma-separated `list`, each above 0 and below 1")
 	fs.IntVar(&f.topics, "topics", def.Topics, "tickcast topics the ticks are spread over, 1 to 1000000")
 	fs.DurationVar(&f.warmup, "warmup", def.Warmup, "warm-up per run, excluded from the results")
 	fs.DurationVar(&f.duration, "duration", def.Duration, "measured time per run (positive)")
-	fs.StringVar(&f.pace, "pace", string(def.Pace), "how the publisher waits for a tick's time: spin (a core), yield, hybrid (sleep while > 2ms away)")
-	fs.StringVar(&f.pubCPUs, "pub-cpus", "", "pin publishers to these CPUs (taskset -c syntax: 0 or 0,1 or 0-3)")
-	fs.StringVar(&f.subCPUs, "sub-cpus", "", "pin subscribers to these CPUs")
-	fs.StringVar(&f.cpus, "cpus", "", "shorthand for both: PUB:SUB, e.g. 0:1 (publisher on CPU 0, subscribers on CPU 1)")
+	fs.StringVar(&f.pace, "pace", string(def.Pace), "how the publisher waits for a tick's time, a `mode`: spin (a core), yield, hybrid (sleep while > 2ms away)")
+	fs.StringVar(&f.pubCPUs, "pub-cpus", "", "pin publishers to these `cpus` (taskset -c syntax: 0 or 0,1 or 0-3)")
+	fs.StringVar(&f.subCPUs, "sub-cpus", "", "pin subscribers to these `cpus`")
+	fs.StringVar(&f.cpus, "cpus", "", "shorthand for both: `PUB:SUB`, e.g. 0:1 (publisher on CPU 0, subscribers on CPU 1)")
 	fs.IntVar(&f.hwm, "hwm", 0, "messages queued per subscriber before dropping (tickcast and libzmq; 0: 10,000)")
 	fs.Int64Var(&f.pgmRate, "pgm-rate", 0, "epgm/pgm rate limit in kbit/s, 1 to 100000000 (100 Gbit/s), for tickcast and libzmq alike (ZMQ_RATE; 0: 1 Gbit/s)")
-	fs.StringVar(&f.nak.nak, "pgm-nak", "", "tickcast's epgm/pgm repair timers BACKOFF,REPEAT,RDATA, each 0 (the default) to 1m, e.g. 1ms,10ms,10ms (default libzmq's; libzmq cannot change them)")
+	fs.StringVar(&f.nak.nak, "pgm-nak", "", "tickcast's epgm/pgm repair timers `BACKOFF,REPEAT,RDATA`, each 0 (the default) to 1m, e.g. 1ms,10ms,10ms (default libzmq's; libzmq cannot change them)")
 	fs.Float64Var(&f.tolerance, "tolerance", def.RateTolerance, "FAIL a paced run more than this fraction below its target rate (0 to below 1)")
-	fs.StringVar(&f.iface, "iface", def.Interface, "interface address multicast endpoints name (never left to the OS)")
-	fs.StringVar(&f.out, "out", "bench-results", "directory for results.json, .hgrm files and plots; created, and checked writable before any run (exit 2 if it is not)")
-	fs.StringVar(&f.cache, "cache", "", "where the libzmq C peer is compiled (default: the user cache directory)")
+	fs.StringVar(&f.iface, "iface", def.Interface, "interface `address` multicast endpoints name (never left to the OS)")
+	fs.StringVar(&f.out, "out", "bench-results", "`dir`ectory for results.json, .hgrm files and plots; created, and checked writable before any run (exit 2 if it is not)")
+	fs.StringVar(&f.cache, "cache", "", "`dir`ectory the libzmq C peer is compiled in (default: the user cache directory)")
 	fs.BoolVar(&f.asJSON, "json", false, "print the JSON report on stdout instead of the tables")
-	fs.StringVar(&f.replot, "replot", "", "run nothing: read DIR/results.json and write its tables, .hgrm files and plots again (into --out; exit 2 if either cannot be used)")
-	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
+	fs.StringVar(&f.replot, "replot", "", "run nothing: read `DIR`/results.json and write its tables, .hgrm files and plots again (into --out; exit 2 if either cannot be used)")
 	if err := parse(fs, args); err != nil {
-		return nil, err
-	}
-	if err := e.setLogLevel(*logLevel); err != nil {
 		return nil, err
 	}
 	return &f, nil

@@ -107,20 +107,17 @@ func runDemo(ctx context.Context, e *env, args []string) (int, error) {
 	return exitOK, closeErr
 }
 
-// parseDemoFlags parses and checks the demo's flags, sets the log level,
+// parseDemoFlags parses and checks the demo's flags, sets the logger,
 // and draws the endpoints of its lines.
 func parseDemoFlags(e *env, args []string) (demoConfig, error) {
-	fs := newFlags(e, "demo", "demo [--transport epgm|tcp] [--duration D] [--rate R] [--symbols N] [--drop F]")
-	transport := fs.String("transport", "epgm", "epgm (multicast on 127.0.0.1) or tcp")
+	fs := newFlags(e, "demo", "demo [--transport epgm|tcp] [--duration DURATION] [--rate NUM] [--symbols N] [--drop NUM]")
+	transport := fs.String("transport", "epgm", "`transport`: epgm (multicast on 127.0.0.1) or tcp")
 	dur := fs.Duration("duration", 4*time.Second, "how long the market runs (positive)")
 	rate := fs.Float64("rate", 50_000, "ticks per second, 0.001 to 1e9")
 	symbols := fs.Int("symbols", 50, "instruments in the simulated market, 2 (AAPL and MSFT, the trader's) to 1000000")
 	drop := fs.Float64("drop", 0.02, "fraction of batches the lossy line drops, 0 to 1")
-	logLevel := fs.String("log-level", "error", "log level: debug, info, warn, error")
+	fs.setDefault("log-level", "error") // the demo's output is the feed
 	if err := parse(fs, args); err != nil {
-		return demoConfig{}, err
-	}
-	if err := e.setLogLevel(*logLevel); err != nil {
 		return demoConfig{}, err
 	}
 	for _, err := range []error{
@@ -153,7 +150,8 @@ func (d *demo) startFeed(ctx context.Context, e *env) error {
 	}
 	eps := endpointsOf(pub, "") // with the ports tcp chose
 	d.lineA, d.lineB = eps[0], eps[1]
-	r, relaySinks, err := openRelay(e, d.lineB, []string{d.cfg.lineC}, d.cfg.drop, 7)
+	rc := relayConfig{from: d.lineB, to: []string{d.cfg.lineC}, drop: d.cfg.drop, seed: 7}
+	r, relaySinks, err := rc.open(e)
 	if err != nil {
 		pub.Close()
 		return err
@@ -203,7 +201,7 @@ func demoSubscribers(w *demoOut, lineA, lineC string) []*demoSub {
 // subscribers.
 func (d *demo) printSetup() {
 	w := d.out
-	w.printf("tickcast demo: a simulated market of %d instruments at %s ticks/s for %v, on loopback\n", d.cfg.symbols, count(uint64(d.cfg.rate)), d.cfg.duration)
+	w.printf("tickcast demo: a simulated market of %s instruments at %s ticks/s for %v, on loopback\n", count(uint64(d.cfg.symbols)), count(uint64(d.cfg.rate)), d.cfg.duration)
 	w.printf("  line A  %s  the feed\n", d.lineA)
 	w.printf("  line B  %s  the same feed (one session: A/B lines)\n", d.lineB)
 	w.printf("  line C  %s  line B through a relay that drops %.0f%% of batches\n", d.lineC, d.cfg.drop*100)

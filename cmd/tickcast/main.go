@@ -11,6 +11,10 @@
 // out of range, an output path that cannot be written) are found before any
 // work starts: nothing is bound, no benchmark runs. Failures while working
 // (an address in use, no permission for raw PGM sockets) exit 1.
+//
+// Help (tickcast --help, tickcast help, tickcast CMD --help) goes to stdout;
+// tickcast --version says which build this is. Every command takes
+// --log-level and --log-format text|json (log/slog, on stderr).
 package main
 
 import (
@@ -23,6 +27,8 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -57,6 +63,7 @@ type env struct {
 	stdout, stderr io.Writer
 	stderrTTY      bool
 	logger         *slog.Logger
+	flags          *cmdFlags // the last command's, once it made them (tests read them)
 }
 
 func commands() []command {
@@ -67,6 +74,8 @@ func commands() []command {
 		{"relay", "forward a feed to other endpoints, optionally dropping batches", runRelay},
 		{"recovery", "keep a feed's recent history and serve it to subscribers that lost some", runRecovery},
 		{"bench", "benchmark latency and throughput against libzmq and zmq4", runBench},
+		{"help", "show this help, or a command's: tickcast help pub", runHelp},
+		{"version", "print the version and build information", runVersion},
 		{childCommand, "", runBenchChild}, // hidden: a bench's publisher and subscriber processes
 	}
 }
@@ -83,11 +92,16 @@ func run(ctx context.Context, e *env, args []string) int {
 	if e.logger == nil {
 		e.logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		usage(e.stderr)
-		if len(args) == 0 {
-			return exitUsage
-		}
+		return exitUsage
+	}
+	switch args[0] {
+	case "-h", "-help", "--help":
+		usage(e.stdout)
+		return exitOK
+	case "-version", "--version":
+		fmt.Fprintln(e.stdout, version())
 		return exitOK
 	}
 	for _, c := range commands() {
@@ -100,7 +114,11 @@ func run(ctx context.Context, e *env, args []string) int {
 			return exitOK
 		case errors.Is(err, errUsage) || errors.Is(err, endpoint.ErrEndpoint):
 			msg := strings.TrimPrefix(err.Error(), errUsage.Error()+": ")
-			fmt.Fprintf(e.stderr, "tickcast %s: %s\nRun 'tickcast %s --help' for usage.\n", c.name, msg, c.name)
+			hint := "tickcast " + c.name + " --help"
+			if c.name == "help" {
+				hint = "tickcast --help"
+			}
+			fmt.Fprintf(e.stderr, "tickcast %s: %s\nRun '%s' for usage.\n", c.name, msg, hint)
 			return exitUsage
 		case err != nil:
 			fmt.Fprintf(e.stderr, "tickcast %s: %v\n", c.name, err)
@@ -115,66 +133,95 @@ func run(ctx context.Context, e *env, args []string) int {
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "tickcast: market-data feeds over ZeroMQ transports, with exact gap detection.")
 	fmt.Fprintln(w, "\nUsage: tickcast <command> [flags]\n\nCommands:")
+	var rows []helpRow
 	for _, c := range commands() {
-		if c.summary == "" {
-			continue // hidden
+		if c.summary != "" { // else hidden
+			rows = append(rows, helpRow{c.name, c.summary})
 		}
-		fmt.Fprintf(w, "  %-6s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nRun 'tickcast <command> --help' for a command's flags.")
+	writeRows(w, rows)
+	fmt.Fprintln(w, "\nFlags:")
+	writeRows(w, []helpRow{{"-h, --help", "show this help"}, {"--version", "print the version and build information"}})
+	fmt.Fprintln(w, "\nRun 'tickcast <command> --help' (or 'tickcast help <command>') for a command's flags.")
 	fmt.Fprintln(w, "Exit status: 0 ok, 1 failure, 2 usage (found before any work starts), 3 timed out.")
 }
 
-// newFlags returns a flag set for a command that reports errors as errUsage
-// and writes its help to e.stderr (on --help only: parse reports an error in
-// one line).
-func newFlags(e *env, name, synopsis string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "Usage: tickcast %s\n\nFlags:\n", synopsis)
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
-// parse parses args, turning flag errors into errUsage. The flag package
-// prints the error and the whole help on a bad flag: parse keeps it quiet,
-// so that the error is one line, and prints the help for --help.
-func parse(fs *flag.FlagSet, args []string) error {
-	help, out := fs.Usage, fs.Output()
-	fs.Usage = func() {}
-	fs.SetOutput(io.Discard)
-	err := fs.Parse(args)
-	fs.Usage = help
-	fs.SetOutput(out)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			help()
-			return err
+// runHelp is tickcast help [command]: the usage, or the command's help.
+func runHelp(ctx context.Context, e *env, args []string) (int, error) {
+	switch len(args) {
+	case 0:
+		usage(e.stdout)
+		return exitOK, nil
+	case 1:
+		if args[0] == "help" {
+			usage(e.stdout)
+			return exitOK, nil
 		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+		for _, c := range commands() {
+			if c.name == args[0] && c.summary != "" && c.name != "help" {
+				return c.run(ctx, e, []string{"--help"})
+			}
+		}
+		return 0, fmt.Errorf("%w: unknown command %q", errUsage, args[0])
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
-	}
-	return nil
+	return 0, fmt.Errorf("%w: unexpected argument %q", errUsage, args[1])
 }
 
-// listFlag collects a flag given several times.
-type listFlag []string
-
-func (l *listFlag) String() string     { return strings.Join(*l, ",") }
-func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
-
-// logLevel configures e.logger from a --log-level flag value.
-func (e *env) setLogLevel(level string) error {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return fmt.Errorf("%w: --log-level %q: debug, info, warn or error", errUsage, level)
+// runVersion is tickcast version.
+func runVersion(_ context.Context, e *env, args []string) (int, error) {
+	fs := newFlags(e, "version", "version")
+	if err := parse(fs, args); err != nil {
+		return 0, err
 	}
-	e.logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: l}))
-	return nil
+	fmt.Fprintln(e.stdout, version())
+	return exitOK, nil
+}
+
+// version says which tickcast this is: the module version, the VCS
+// revision, its time and whether the tree had changes (when the build
+// recorded them: go build in a checkout does, go run and go test do not),
+// and the Go version and platform.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	return formatVersion(bi, ok)
+}
+
+// formatVersion formats what debug.ReadBuildInfo returned.
+func formatVersion(bi *debug.BuildInfo, ok bool) string {
+	platform := runtime.GOOS + "/" + runtime.GOARCH
+	if !ok || bi == nil {
+		return "tickcast (unknown version: no build information) " + runtime.Version() + " " + platform
+	}
+	v := bi.Main.Version
+	if v == "" {
+		v = "(devel)"
+	}
+	parts := []string{"tickcast", v}
+	var rev, at, modified string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			modified = s.Value
+		}
+	}
+	if rev != "" {
+		parts = append(parts, rev[:min(len(rev), 12)])
+	}
+	if at != "" {
+		parts = append(parts, at)
+	}
+	if modified == "true" {
+		parts = append(parts, "(modified)")
+	}
+	goVersion := bi.GoVersion
+	if goVersion == "" {
+		goVersion = runtime.Version()
+	}
+	return strings.Join(append(parts, goVersion, platform), " ")
 }
 
 // profile starts a CPU profile into path (if not empty) and returns the

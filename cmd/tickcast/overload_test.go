@@ -137,11 +137,11 @@ func TestPubFarAboveTheMachineStopsOnTimeWithBoundedMemory(t *testing.T) {
 			if rss := pub.maxRSS(); rss > 400<<20 {
 				t.Errorf("pub max RSS %d MiB, want under 400 MiB", rss>>20)
 			}
-			m := regexp.MustCompile(`published (\d+) ticks`).FindStringSubmatch(out)
+			m := regexp.MustCompile(`published ([\d,]+) ticks`).FindStringSubmatch(out)
 			if m == nil {
 				t.Fatalf("no summary:\n%s", out)
 			}
-			published, _ := strconv.ParseInt(m[1], 10, 64)
+			published, _ := strconv.ParseInt(strings.ReplaceAll(m[1], ",", ""), 10, 64)
 			// Sane counters: nothing beyond what the duration allows; the
 			// shortfall said as such, with plausible figures.
 			asked := int64(100_000_000 * pub.elapsed.Seconds())

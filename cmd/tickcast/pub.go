@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"math"
 	"slices"
@@ -27,78 +26,8 @@ type pubConfig struct {
 	heartbeat  time.Duration
 	hwm        int
 	seed       uint64
-	pgm        pgmFlags
+	feed       feedFlags // PGM settings: zero (the demo's) means the defaults
 	recovery   recoveryFlags
-}
-
-// pgmFlags are the PGM settings of pub and sub.
-type pgmFlags struct {
-	rate     int64 // kbit/s
-	recovery time.Duration
-	nak      string // BACKOFF,REPEAT,RDATA; a subscriber's only
-}
-
-// register adds the flags; --pgm-nak, the repair timers, only for a
-// subscriber.
-func (p *pgmFlags) register(fs *flag.FlagSet, subscriber bool) {
-	fs.Int64Var(&p.rate, "pgm-rate", endpoint.DefaultPGMRate,
-		"epgm/pgm rate limit in kbit/s (ZMQ_RATE), 1 (1 kbit/s) to 100000000 (100 Gbit/s); subscribers size their window with it too")
-	fs.DurationVar(&p.recovery, "pgm-recovery", endpoint.DefaultPGMRecovery,
-		"epgm/pgm recovery interval (ZMQ_RECOVERY_IVL), 1ms to 1m: how long data stays repairable")
-	if subscriber {
-		fs.StringVar(&p.nak, "pgm-nak", "",
-			"epgm/pgm repair timers BACKOFF,REPEAT,RDATA, each 0 (the default) to 1m, e.g. 1ms,10ms,10ms (default libzmq's: 50ms,200ms,200ms): the tail latency under loss")
-	}
-}
-
-// check checks the flags' values.
-func (p *pgmFlags) check() error {
-	if err := checkInt("pgm-rate", p.rate, endpoint.MinPGMRate, endpoint.MaxPGMRate,
-		"want kbit/s from 1 (1 kbit/s) to 100000000 (100 Gbit/s)"); err != nil {
-		return err
-	}
-	if err := checkDuration("pgm-recovery", p.recovery, minPGMRecovery, maxPGMRecovery, "want 1ms to 1m"); err != nil {
-		return err
-	}
-	_, err := p.timers()
-	return err
-}
-
-// options are the flags as endpoint options, once check has accepted them;
-// zero values (pgmFlags not from flags: the demo's) are the defaults.
-func (p *pgmFlags) options() []endpoint.Option {
-	var opts []endpoint.Option
-	if p.rate != 0 {
-		opts = append(opts, endpoint.WithRate(p.rate))
-	}
-	if p.recovery != 0 {
-		opts = append(opts, endpoint.WithRecoveryInterval(p.recovery))
-	}
-	if d, err := p.timers(); err == nil && p.nak != "" {
-		opts = append(opts, endpoint.WithNAKTimers(d[0], d[1], d[2]))
-	}
-	return opts
-}
-
-// timers parses --pgm-nak: BACKOFF[,REPEAT[,RDATA]], each 0 (the default)
-// to maxNAKTimer; "" is every default.
-func (p *pgmFlags) timers() ([3]time.Duration, error) {
-	var d [3]time.Duration
-	if p.nak == "" {
-		return d, nil
-	}
-	parts := strings.Split(p.nak, ",")
-	if len(parts) > 3 {
-		return d, fmt.Errorf("%w: --pgm-nak %q: want BACKOFF,REPEAT,RDATA", errUsage, p.nak)
-	}
-	for i, s := range parts {
-		v, err := time.ParseDuration(strings.TrimSpace(s))
-		if err != nil || v < 0 || v > maxNAKTimer {
-			return d, fmt.Errorf("%w: --pgm-nak %q: %q is not a duration from 0 to 1m", errUsage, p.nak, s)
-		}
-		d[i] = v
-	}
-	return d, nil
 }
 
 // maxSubscribersWait bounds --subscribers.
@@ -113,8 +42,8 @@ func pointToPoint(endpoint string) bool {
 func runPub(ctx context.Context, e *env, args []string) (int, error) {
 	var c pubConfig
 	var endpoints listFlag
-	fs := newFlags(e, "pub", "pub --endpoint E [--endpoint E2 ...] [--symbols N] [--rate R] [--count N | --duration D]")
-	fs.Var(&endpoints, "endpoint", "endpoint to publish on, repeatable: tcp://host:port (bind; port 0 or *: any), ipc://path, epgm://iface;group:port, pgm://iface;group:port")
+	fs := newFlags(e, "pub", "pub --endpoint ENDPOINT [--endpoint ENDPOINT ...] [--symbols N] [--rate NUM] [--count N | --duration DURATION]")
+	fs.Var(&endpoints, "endpoint", "`endpoint` to publish on, repeatable: tcp://host:port (bind; port 0 or *: any), ipc://path, epgm://iface;group:port, pgm://iface;group:port")
 	fs.IntVar(&c.symbols, "symbols", 50, "instruments in the simulated market (one topic each), 1 to 1000000")
 	fs.Float64Var(&c.rate, "rate", 10_000, "ticks per second, 0.001 to 1e9; 0 publishes as fast as possible")
 	fs.Int64Var(&c.count, "count", 0, "stop after this many ticks (0: no limit)")
@@ -126,17 +55,13 @@ func runPub(ctx context.Context, e *env, args []string) (int, error) {
 	fs.DurationVar(&c.heartbeat, "heartbeat", publisher.DefaultHeartbeat, "heartbeat interval, 1ms to 1h")
 	fs.IntVar(&c.hwm, "hwm", 0, "messages queued per subscriber before dropping for it, tcp and ipc (0: the default, 10,000)")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the simulated market")
-	c.pgm.register(fs, false)
-	c.recovery.register(fs, "recovery", "also serve the feed's recent history to subscribers that lost some on this endpoint (binds): tcp://host:port or ipc://path")
-	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
-	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to this file")
+	c.feed.register(fs, false)
+	c.recovery.register(fs.FlagSet, "recovery", "also serve the feed's recent history to subscribers that lost some on this `endpoint` (binds): tcp://host:port or ipc://path")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to this `file`")
 	if err := parse(fs, args); err != nil {
 		return 0, err
 	}
 	c.endpoints = endpoints
-	if err := e.setLogLevel(*logLevel); err != nil {
-		return 0, err
-	}
 	if err := c.validate(); err != nil {
 		return 0, err
 	}
@@ -167,8 +92,8 @@ func runPub(ctx context.Context, e *env, args []string) (int, error) {
 		skip = srv.Endpoint()
 		fmt.Fprintf(e.stderr, "serving recovery on %s (%v, %s)\n", skip, c.recovery.retention.age, sizeString(c.recovery.retention.bytes))
 	}
-	fmt.Fprintf(e.stderr, "publishing %d symbols at %s to %v (session %016x)\n",
-		c.symbols, rateString(c.rate), endpointsOf(pub, skip), pub.Session())
+	fmt.Fprintf(e.stderr, "publishing %s symbols at %s to %v (session %016x)\n",
+		count(uint64(c.symbols)), rateString(c.rate), endpointsOf(pub, skip), pub.Session())
 
 	stopStatus := e.statusLine(func() string {
 		s := pub.Stats()
@@ -177,7 +102,7 @@ func runPub(ctx context.Context, e *env, args []string) (int, error) {
 	})
 	sleep(ctx, *delay)
 	if *waitSubs > 0 {
-		fmt.Fprintf(e.stderr, "waiting for %d subscribers\n", *waitSubs)
+		fmt.Fprintf(e.stderr, "waiting for %s subscribers\n", count(uint64(*waitSubs)))
 		if err := pub.WaitSubscribers(ctx, *waitSubs); err != nil && ctx.Err() == nil {
 			pub.Close()
 			return 0, err
@@ -194,8 +119,8 @@ func runPub(ctx context.Context, e *env, args []string) (int, error) {
 	err = pub.Close()
 	s := pub.Stats()
 	achieved := float64(sim.Published) / elapsed.Seconds()
-	fmt.Fprintf(e.stdout, "published %d ticks in %d messages (%d bytes) in %v: %s ticks/s\n",
-		s.Published, s.Messages, s.Bytes, elapsed.Round(time.Millisecond), count(uint64(achieved)))
+	fmt.Fprintf(e.stdout, "published %s ticks in %s messages (%s bytes) in %v: %s ticks/s\n",
+		count(s.Published), count(s.Messages), count(s.Bytes), elapsed.Round(time.Millisecond), count(uint64(achieved)))
 	if sim.Skipped > 0 && c.rate > 0 {
 		// The rate asked was more than this machine, or the subscribers
 		// behind the publisher, could take.
@@ -210,9 +135,10 @@ func runPub(ctx context.Context, e *env, args []string) (int, error) {
 			continue
 		}
 		if k.Peers >= 0 {
-			fmt.Fprintf(e.stdout, "  %s: %d subscribers at the end, %d message copies dropped for slow subscribers\n", k.Endpoint, peers[k.Endpoint], k.Dropped)
+			fmt.Fprintf(e.stdout, "  %s: %s subscribers at the end, %s message copies dropped for slow subscribers\n",
+				k.Endpoint, count(uint64(peers[k.Endpoint])), count(k.Dropped))
 		} else {
-			fmt.Fprintf(e.stdout, "  %s: multicast, %d messages dropped ahead of the rate limit\n", k.Endpoint, k.Dropped)
+			fmt.Fprintf(e.stdout, "  %s: multicast, %s messages dropped ahead of the rate limit\n", k.Endpoint, count(k.Dropped))
 		}
 	}
 	if srv != nil {
@@ -245,7 +171,7 @@ func (c *pubConfig) validate() error {
 		checkDuration("flush-delay", c.flushDelay, 0, maxFlushDelay, "want 0 to 1s"),
 		checkDuration("heartbeat", c.heartbeat, minHeartbeat, maxHeartbeat, "want 1ms to 1h"),
 		checkInt("hwm", int64(c.hwm), 0, maxHWM, "want 0 (the default) to 2147483647"),
-		c.pgm.check(),
+		c.feed.check(),
 		c.recovery.check("recovery"),
 	} {
 		if err != nil {
@@ -270,7 +196,7 @@ func (c *pubConfig) open(e *env) (*publisher.Publisher, *recovery.Server, error)
 		sinks = append(sinks, srv.Sink()) // the service outlives the publisher: see runPub
 	}
 	for _, ep := range c.endpoints {
-		eo := append([]endpoint.Option{endpoint.WithLogger(logger)}, c.pgm.options()...)
+		eo := append([]endpoint.Option{endpoint.WithLogger(logger)}, c.feed.pgm.options()...)
 		if c.hwm > 0 {
 			eo = append(eo, endpoint.WithSendHWM(c.hwm))
 		}

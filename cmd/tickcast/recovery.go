@@ -102,7 +102,7 @@ type recoveryFlags struct {
 func (f *recoveryFlags) register(fs *flag.FlagSet, listenFlag, listenUsage string) {
 	fs.StringVar(&f.listen, listenFlag, "", listenUsage)
 	f.retention = retention{age: recovery.DefaultRetention, bytes: recovery.DefaultRetentionBytes}
-	fs.Var(&f.retention, "retention", "history a recovery service keeps: a duration, a size, or both (30s,256MiB; the default); whichever is reached first evicts the oldest")
+	fs.Var(&f.retention, "retention", "history a recovery service keeps: `DURATION,SIZE` (30s,512MiB), or either alone, the other keeping its default; whichever is reached first evicts the oldest")
 	if listenFlag == "recovery" {
 		fs.DurationVar(&f.linger, "recovery-linger", time.Second, "with --recovery: keep answering this long after the end of the session (subscribers may still ask for the last ticks), up to 1m")
 	}
@@ -141,17 +141,13 @@ func printServed(w io.Writer, s *recovery.Server) {
 func runRecovery(ctx context.Context, e *env, args []string) (int, error) {
 	var from listFlag
 	var rf recoveryFlags
-	var pgm pgmFlags
-	fs := newFlags(e, "recovery", "recovery --from E [--from E2 ...] --listen tcp://HOST:PORT [--retention 30s,256MiB]")
-	fs.Var(&from, "from", "endpoint of the feed to keep (connects or joins), repeatable: the lines of one feed (A/B)")
-	rf.register(fs, "listen", "endpoint to answer requests on (binds): tcp://host:port or ipc://path")
-	pgm.register(fs, true)
+	var feed feedFlags
+	fs := newFlags(e, "recovery", "recovery --from ENDPOINT [--from ENDPOINT ...] --listen ENDPOINT [--retention DURATION,SIZE]")
+	fs.Var(&from, "from", "`endpoint` of the feed to keep (connects or joins), repeatable: the lines of one feed (A/B)")
+	rf.register(fs.FlagSet, "listen", "`endpoint` to answer requests on (binds): tcp://host:port or ipc://path")
+	feed.register(fs, true)
 	duration := fs.Duration("duration", 0, "stop after this long (0: until interrupted)")
-	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
 	if err := parse(fs, args); err != nil {
-		return 0, err
-	}
-	if err := e.setLogLevel(*logLevel); err != nil {
 		return 0, err
 	}
 	if len(from) == 0 || rf.listen == "" {
@@ -160,7 +156,7 @@ func runRecovery(ctx context.Context, e *env, args []string) (int, error) {
 	for _, err := range []error{
 		checkEndpoints("from", false, from...),
 		rf.check("listen"),
-		pgm.check(),
+		feed.check(),
 		checkDuration("duration", *duration, 0, math.MaxInt64, "must not be negative"),
 	} {
 		if err != nil {
@@ -176,7 +172,7 @@ func runRecovery(ctx context.Context, e *env, args []string) (int, error) {
 	// the same messages, kept once.
 	var relays []*relay.Relay
 	for _, ep := range from {
-		src, err := endpoint.Source(ep, append([]endpoint.Option{endpoint.WithLogger(e.logger)}, pgm.options()...)...)
+		src, err := endpoint.Source(ep, append([]endpoint.Option{endpoint.WithLogger(e.logger)}, feed.pgm.options()...)...)
 		if err != nil {
 			return 0, err
 		}

@@ -23,28 +23,24 @@ import (
 
 func runSub(ctx context.Context, e *env, args []string) (int, error) {
 	var endpoints, topics listFlag
-	fs := newFlags(e, "sub", "sub --endpoint E [--endpoint E2 ...] [--topic P ...] [--count N] [--timeout D] [--json]")
-	fs.Var(&endpoints, "endpoint", "endpoint to read, repeatable: tcp://host:port (connect; port 1 to 65535), ipc://path, epgm://iface;group:port, pgm://iface;group:port")
-	fs.Var(&topics, "topic", "topic prefix to subscribe to, repeatable; none (or '') means every topic")
+	fs := newFlags(e, "sub", "sub --endpoint ENDPOINT [--endpoint ENDPOINT ...] [--topic PREFIX ...] [--count N] [--timeout DURATION] [--json]")
+	fs.Var(&endpoints, "endpoint", "`endpoint` to read, repeatable: tcp://host:port (connect; port 1 to 65535), ipc://path, epgm://iface;group:port, pgm://iface;group:port")
+	fs.Var(&topics, "topic", "topic `prefix` to subscribe to, repeatable; none (or '') means every topic")
 	n := fs.Int64("count", 0, "exit 0 once this many ticks arrived (exit 3 if --timeout passes first)")
 	timeout := fs.Duration("timeout", 0, "stop after this long (with --count: fail with exit 3)")
 	asJSON := fs.Bool("json", false, "print one JSON object per line; the summary is the last line")
 	quiet := fs.Bool("quiet", false, "print only the summary")
 	untilEnd := fs.Bool("until-end", false, "exit once the publisher ends its session")
 	stale := fs.Duration("stale", 0, "report a line stale after this much silence (default: 3 publisher heartbeats)")
-	arbitration := fs.Duration("arbitration", 0, "with several lines of one feed: how long ticks after a hole on one line wait for another line to fill it (default 50ms)")
+	arbitration := fs.Duration("arbitration", 0, "with several lines of one feed: how long ticks after a hole on one line wait for another line to fill it (default: 50ms)")
 	var recov listFlag
-	fs.Var(&recov, "recovery", "recovery service to ask for what no line brought (tcp://host:port or ipc://path of a pub --recovery or a tickcast recovery), repeatable: a request that fails is tried once on the next")
+	fs.Var(&recov, "recovery", "`endpoint` of a recovery service to ask for what no line brought (tcp://host:port or ipc://path of a pub --recovery or a tickcast recovery), repeatable: a request that fails is tried once on the next")
 	recTimeout := fs.Duration("recovery-timeout", subscriber.DefaultRecoveryTimeout, "how long a recovery request may go unanswered before its range is reported as a gap")
 	snapshot := fs.Bool("snapshot", false, "with --recovery: start each session from a snapshot, every subscribed topic's last value (\"type\":\"snapshot\" with --json), then the live ticks after it")
-	var pgm pgmFlags
-	pgm.register(fs, true)
-	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
-	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to this file")
+	var feed feedFlags
+	feed.register(fs, true)
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to this `file`")
 	if err := parse(fs, args); err != nil {
-		return 0, err
-	}
-	if err := e.setLogLevel(*logLevel); err != nil {
 		return 0, err
 	}
 	if len(endpoints) == 0 {
@@ -59,7 +55,7 @@ func runSub(ctx context.Context, e *env, args []string) (int, error) {
 		checkDuration("recovery-timeout", *recTimeout, time.Millisecond, time.Minute, "want 1ms to 1m"),
 		checkRecovery(recov),
 		checkSnapshot(*snapshot, recov),
-		pgm.check(),
+		feed.check(),
 	} {
 		if err != nil {
 			return 0, err
@@ -100,7 +96,7 @@ func runSub(ctx context.Context, e *env, args []string) (int, error) {
 			so = append(so, subscriber.WithSnapshot())
 		}
 	}
-	sub, err := openSubscriber(runCtx, e, endpoints, topics, so, pgm.options()...)
+	sub, err := openSubscriber(runCtx, e, endpoints, topics, so, feed.pgm.options()...)
 	if err != nil {
 		return 0, err
 	}
@@ -539,7 +535,7 @@ func (p *printer) summary(s summary, asJSON bool) {
 }
 
 func writeSummary(w io.Writer, s summary) {
-	fmt.Fprintf(w, "received %s ticks on %d topics in %.1fs", count(s.Received), len(s.Topics), s.Seconds)
+	fmt.Fprintf(w, "received %s ticks on %s topics in %.1fs", count(s.Received), count(uint64(len(s.Topics))), s.Seconds)
 	if s.TimedOut {
 		fmt.Fprint(w, " (timed out before --count)")
 	}
@@ -571,14 +567,14 @@ func writeSummary(w io.Writer, s summary) {
 		fmt.Fprintf(w, "%-10s %12s %6s %9s %10d\n", name, count(tt.Received), count(tt.Gaps), count(tt.Missing), tt.LastSeq)
 	}
 	if len(names) > maxRows {
-		fmt.Fprintf(w, "(%d topics in all; with --json every one is listed)\n", len(names))
+		fmt.Fprintf(w, "(%s topics in all; with --json every one is listed)\n", count(uint64(len(names))))
 	}
 	for _, l := range s.Lines {
-		fmt.Fprintf(w, "line %s (%s): %s messages, %s bytes; first with %s ticks, %s duplicates; lost %s ticks in %s holes; connected %d, disconnected %d, stale %d, transport loss %d\n",
+		fmt.Fprintf(w, "line %s (%s): %s messages, %s bytes; first with %s ticks, %s duplicates; lost %s ticks in %s holes; connected %s, disconnected %s, stale %s, transport loss %s\n",
 			l.Endpoint, l.State, count(l.Messages), count(l.Bytes), count(l.Ticks), count(l.Duplicates), count(l.Missing), count(l.Gaps),
-			l.Connects, l.Disconnects, l.Stale, l.TransportLoss)
+			count(l.Connects), count(l.Disconnects), count(l.Stale), count(l.TransportLoss))
 	}
 	if s.Sessions > 0 {
-		fmt.Fprintf(w, "sessions %d (restarts %d, ended %d)\n", s.Sessions, s.Restarts, s.Ends)
+		fmt.Fprintf(w, "sessions %s (restarts %s, ended %s)\n", count(s.Sessions), count(s.Restarts), count(s.Ends))
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -91,12 +92,13 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"pub", "--endpoint", tcp, "--rate", "-1"}, "--rate -1"},
 		{[]string{"pub", "--endpoint", tcp, "--rate", "1e10"}, "--rate 1e+10"},
 		{[]string{"pub", "--endpoint", tcp, "--rate", "1e-9"}, "--rate 1e-09"},
-		{[]string{"pub", "--endpoint", tcp, "--rate", "1e400"}, `invalid value "1e400" for flag -rate`},
+		{[]string{"pub", "--endpoint", tcp, "--rate", "1e400"}, `invalid value "1e400" for flag --rate`},
 		{[]string{"pub", "--endpoint", tcp, "--symbols", "0"}, "--symbols 0"},
 		{[]string{"pub", "--endpoint", tcp, "--symbols", "-3"}, "--symbols -3"},
 		{[]string{"pub", "--endpoint", tcp, "--symbols", "200000000"}, "--symbols 200000000"},
 		{[]string{"pub", "--endpoint", tcp, "--count", "-1"}, "--count -1"},
-		{[]string{"pub", "--endpoint", tcp, "--count", "abc"}, `invalid value "abc" for flag -count`},
+		{[]string{"pub", "--endpoint", tcp, "--count", "abc"}, `invalid value "abc" for flag --count`},
+		{[]string{"pub", "--endpoint"}, "flag needs an argument: --endpoint"},
 		{[]string{"pub", "--endpoint", tcp, "--duration", "-1s"}, "--duration -1s"},
 		{[]string{"pub", "--endpoint", tcp, "--delay", "-1s"}, "--delay -1s"},
 		{[]string{"pub", "--endpoint", tcp, "--batch", "0"}, "--batch 0"},
@@ -115,8 +117,9 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"pub", "--endpoint", tcp, "--pgm-recovery", "0"}, "--pgm-recovery 0s"},
 		{[]string{"pub", "--endpoint", tcp, "--pgm-recovery", "-1s"}, "--pgm-recovery -1s"},
 		{[]string{"pub", "--endpoint", tcp, "--pgm-recovery", "2m"}, "--pgm-recovery 2m0s"},
-		{[]string{"pub", "--endpoint", tcp, "--pgm-nak", "1ms,10ms,10ms"}, "flag provided but not defined: -pgm-nak"},
+		{[]string{"pub", "--endpoint", tcp, "--pgm-nak", "1ms,10ms,10ms"}, "flag provided but not defined: --pgm-nak"},
 		{[]string{"pub", "--endpoint", tcp, "--log-level", "loud"}, `--log-level "loud"`},
+		{[]string{"pub", "--endpoint", tcp, "--log-format", "xml"}, `--log-format "xml": text or json`},
 		{[]string{"pub", "--endpoint", tcp, "--cpuprofile", filepath.Join(file, "cpu.prof")}, "--cpuprofile"},
 		{[]string{"pub", "--endpoint", tcp, "extra"}, `unexpected argument "extra"`},
 
@@ -140,7 +143,9 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"sub", "--endpoint", src, "--pgm-nak", "-1ms"}, `--pgm-nak "-1ms"`},
 		{[]string{"sub", "--endpoint", src, "--pgm-nak", "2m"}, `--pgm-nak "2m"`},
 		{[]string{"sub", "--endpoint", src, "--pgm-nak", "1ms,1ms,1ms,1ms"}, `--pgm-nak "1ms,1ms,1ms,1ms"`},
-		{[]string{"sub", "--endpoint", src, "--nope"}, "flag provided but not defined: -nope"},
+		{[]string{"sub", "--endpoint", src, "--nope"}, "flag provided but not defined: --nope"},
+		{[]string{"sub", "--endpoint", src, "-nope"}, "flag provided but not defined: --nope"},
+		{[]string{"sub", "--endpoint", src, "--log-format", "JSON"}, `--log-format "JSON"`},
 
 		// relay.
 		{[]string{"relay", "--from", src}, "--from and at least one --to"},
@@ -156,6 +161,12 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"relay", "--from", src, "--to", tcp, "--drop", "-0.1"}, "--drop -0.1"},
 		{[]string{"relay", "--from", src, "--to", tcp, "--drop", "2"}, "--drop 2"},
 		{[]string{"relay", "--from", src, "--to", tcp, "--duration", "-1s"}, "--duration -1s"},
+		{[]string{"relay", "--from", src, "--to", tcp, "--pgm-rate", "-5"}, "--pgm-rate -5"},
+		{[]string{"relay", "--from", src, "--to", tcp, "--pgm-recovery", "2m"}, "--pgm-recovery 2m0s"},
+		{[]string{"relay", "--from", src, "--to", tcp, "--pgm-nak", "1ms,x"}, `--pgm-nak "1ms,x"`},
+		{[]string{"relay", "--from", src, "--to", tcp, "--log-format", "xml"}, `--log-format "xml"`},
+		{[]string{"relay", "--from", src, "--to", tcp, "--json=maybe"}, `invalid boolean value "maybe" for --json`},
+		{[]string{"recovery", "--from", src, "--listen", tcp, "--log-format", "xml"}, `--log-format "xml"`},
 
 		// demo.
 		{[]string{"demo", "--transport", "udp"}, `--transport "udp"`},
@@ -168,7 +179,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"demo", "--drop", "1.5"}, "--drop 1.5"},
 		{[]string{"demo", "--duration", "0"}, "--duration 0s"},
 		{[]string{"demo", "--duration", "-1s"}, "--duration -1s"},
-		{[]string{"demo", "--pgm-nak", "1ms"}, "flag provided but not defined: -pgm-nak"},
+		{[]string{"demo", "--pgm-nak", "1ms"}, "flag provided but not defined: --pgm-nak"},
+		{[]string{"demo", "--log-format", "xml"}, `--log-format "xml"`},
 
 		// bench: every check comes before the first run.
 		{[]string{"bench", "--out", "/proc/self"}, "--out /proc/self: cannot write into it"},
@@ -205,7 +217,10 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"bench", "--tolerance", "1"}, "--tolerance 1"},
 		{[]string{"bench", "--pace", "nap"}, "nap"},
 		{[]string{"bench", "--cpus", "0"}, "PUB:SUB"},
+		{[]string{"bench", "--log-format", "xml"}, `--log-format "xml"`},
 		{[]string{"bench-child", "x"}, "spec on stdin"},
+		{[]string{"help", "bogus"}, `unknown command "bogus"`},
+		{[]string{"version", "extra"}, `unexpected argument "extra"`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -216,7 +231,7 @@ func TestUsageErrors(t *testing.T) {
 			code, stdout, stderr := runTickcast(t, bin, dir, 10*time.Second, args...)
 			lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
 			help := "Run 'tickcast --help' for usage."
-			if cmd := args[0]; cmd != "bogus" && cmd != "--bogus" {
+			if cmd := args[0]; cmd != "bogus" && cmd != "--bogus" && cmd != "help" {
 				help = fmt.Sprintf("Run 'tickcast %s --help' for usage.", cmd)
 			}
 			switch {
@@ -239,17 +254,36 @@ func TestUsageErrors(t *testing.T) {
 		t.Errorf("a bench with a usage error made its --out directory")
 	}
 
-	// Help and the bare command.
-	if code, _, stderr := runTickcast(t, bin, dir, 10*time.Second); code != exitUsage || !strings.Contains(stderr, "Commands:") {
-		t.Errorf("tickcast alone: exit %d, want %d and the usage:\n%s", code, exitUsage, stderr)
+	// Help and the bare command: help on stdout, exit 0; the bare command
+	// is a usage error, its usage on stderr.
+	if code, stdout, stderr := runTickcast(t, bin, dir, 10*time.Second); code != exitUsage || !strings.Contains(stderr, "Commands:") || stdout != "" {
+		t.Errorf("tickcast alone: exit %d, want %d and the usage on stderr; stdout %q, stderr:\n%s", code, exitUsage, stdout, stderr)
 	}
-	for _, cmd := range []string{"pub", "sub", "relay", "demo", "bench"} {
-		code, stdout, stderr := runTickcast(t, bin, dir, 10*time.Second, cmd, "--help")
-		if code != exitOK || !strings.Contains(stderr, "Usage: tickcast "+cmd) || stdout != "" {
-			t.Errorf("tickcast %s --help: exit %d, stdout %q, stderr:\n%s", cmd, code, stdout, stderr)
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}} {
+		if code, stdout, stderr := runTickcast(t, bin, dir, 10*time.Second, args...); code != exitOK || !strings.Contains(stdout, "Commands:") || stderr != "" {
+			t.Errorf("tickcast %s: exit %d, want 0 and the usage on stdout; stdout %q, stderr:\n%s", args, code, stdout, stderr)
 		}
-		if strings.Contains(stderr, "-pgm-nak") != (cmd == "sub" || cmd == "bench") {
-			t.Errorf("tickcast %s --help: --pgm-nak, the subscriber's repair timers, offered by the wrong commands:\n%s", cmd, stderr)
+	}
+	for _, cmd := range []string{"pub", "sub", "relay", "recovery", "demo", "bench", "version"} {
+		for _, args := range [][]string{{cmd, "--help"}, {cmd, "-h"}, {"help", cmd}} {
+			code, stdout, stderr := runTickcast(t, bin, dir, 10*time.Second, args...)
+			if code != exitOK || !strings.HasPrefix(stdout, "Usage: tickcast "+cmd) || stderr != "" {
+				t.Errorf("tickcast %s: exit %d, stderr %q, stdout:\n%s", args, code, stderr, stdout)
+			}
+			receiver := cmd == "sub" || cmd == "relay" || cmd == "recovery" || cmd == "bench"
+			if strings.Contains(stdout, "--pgm-nak") != receiver {
+				t.Errorf("tickcast %s: --pgm-nak, a receiver's repair timers, offered by the wrong commands:\n%s", args, stdout)
+			}
+		}
+	}
+
+	// The version: one line on stdout. (go build records the VCS revision
+	// unless -buildvcs=false, as GOFLAGS may say: not checked here.)
+	for _, args := range [][]string{{"--version"}, {"version"}} {
+		code, stdout, stderr := runTickcast(t, bin, dir, 10*time.Second, args...)
+		if code != exitOK || !strings.HasPrefix(stdout, "tickcast ") || strings.Count(stdout, "\n") != 1 ||
+			!strings.Contains(stdout, runtime.Version()) || stderr != "" {
+			t.Errorf("tickcast %s: exit %d, stdout %q, stderr %q", args, code, stdout, stderr)
 		}
 	}
 
