@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 )
 
 // ZMTP 3.x frame flags (rfc.zeromq.org/spec/23: "flags"). The other bits,
@@ -132,4 +133,81 @@ func parseCommand(body []byte) (name string, data []byte, err error) {
 	}
 	n := int(body[0])
 	return string(body[1 : 1+n]), body[1+n:], nil
+}
+
+// frameReader reads whole messages from a connection into one buffer: next
+// parses the next message in it, fill reads more. A message larger than
+// the buffer grows it, up to the most one message within the limits can
+// take (max bytes of bodies and a long header per frame), never beyond:
+// parseMessage checks what a peer declares against the limits from the
+// frame headers, before anything is read. Each of a Pub's subscribers, a
+// Replier's and a Requester's connections, and each publisher of a binding
+// Sub has one; a dialling Sub's Next parses its own buffer, which outlives
+// the messages' hand-over differently.
+type frameReader struct {
+	buf       []byte
+	r, w      int // buf[r:w] is read, not parsed yet
+	need      int // bytes buf[r:w] must hold before it is parsed again
+	max       int // bytes of frame bodies in one message
+	maxFrames int // frames in one message
+}
+
+func newFrameReader(size, max, maxFrames int) frameReader {
+	return frameReader{buf: make([]byte, size), max: max, maxFrames: maxFrames}
+}
+
+// bound is the most bytes one message within the limits takes, headers
+// included: the buffer never grows beyond.
+func (f *frameReader) bound() int { return f.max + (f.maxFrames+1)*frameHeaderLong }
+
+// next parses the next whole message in the buffer. ok is false when the
+// buffer holds none: fill reads more. raw is the message's bytes, headers
+// included; it and m's frames are views into the buffer, valid until the
+// next fill. An error is the peer's: a frame or message beyond the limits,
+// reserved flags, a command inside a message.
+func (f *frameReader) next() (m message, raw []byte, ok bool, err error) {
+	if f.w-f.r < f.need {
+		return message{}, nil, false, nil
+	}
+	m, n, need, err := parseMessage(f.buf[f.r:f.w], f.max, f.maxFrames)
+	if err != nil {
+		return message{}, nil, false, err
+	}
+	if n == 0 {
+		f.need = need
+		return message{}, nil, false, nil
+	}
+	raw = f.buf[f.r : f.r+n]
+	f.r, f.need = f.r+n, 0
+	return m, raw, true, nil
+}
+
+// fill reads from c once, after next has reported no whole message: the
+// unparsed bytes move to the front of the buffer first, which grows if the
+// message in progress needs more than it holds. It returns what Read did.
+func (f *frameReader) fill(c net.Conn) (int, error) {
+	if f.r > 0 {
+		f.w = copy(f.buf, f.buf[f.r:f.w])
+		f.r = 0
+	}
+	if f.need > len(f.buf) {
+		f.buf = grow(f.buf[:f.w], max(f.need, min(2*len(f.buf), f.bound())))
+	}
+	n, err := c.Read(f.buf[f.w:])
+	f.w += n
+	return n, err
+}
+
+// pending is the room the unparsed bytes need: what they hold, or what the
+// message in progress needs, whichever is more.
+func (f *frameReader) pending() int { return max(f.w-f.r, f.need) }
+
+// swap moves the unparsed bytes into nb, which must have room for pending
+// bytes, and goes on in it; it returns the old buffer, which becomes the
+// caller's with the messages in it.
+func (f *frameReader) swap(nb []byte) []byte {
+	old := f.buf
+	f.w = copy(nb, f.buf[f.r:f.w])
+	f.r, f.buf = 0, nb
+	return old
 }

@@ -12,6 +12,12 @@
 // notices; many messages leave in one write; Send copies; read sizes are
 // bounded.
 //
+// Either side may bind, as in ZeroMQ. Listen (a Pub that binds) and Dial
+// (a Sub that connects) are the usual pair; DialPub (a Pub that connects:
+// to a Sub that binds, or into a zmq_proxy's XSUB) and ListenSub (a Sub
+// that binds, for any number of publishers) are the other way round, with
+// the same queues, bounds, counters and reconnection.
+//
 // Everything a peer can make a Pub hold is bounded: connections
 // (WithMaxPeers), bytes queued per subscriber (WithSendBuffer) and across
 // all of them (WithMaxQueued), subscriptions per connection, frames per
@@ -124,7 +130,8 @@ func WithMaxQueued(n int64) PubOption { return func(p *Pub) { p.maxQueued = max(
 func WithMaxPeers(n int) PubOption { return func(p *Pub) { p.maxPeers = max(n, 1) } }
 
 // WithSubscribeTimeout sets how long a connection may go without any
-// subscription before it is closed (default one minute).
+// subscription before it is closed (default one minute). It does not apply
+// to the connection of a Pub that connects (DialPub).
 func WithSubscribeTimeout(d time.Duration) PubOption {
 	return func(p *Pub) { p.subscribeTimeout = max(d, time.Millisecond) }
 }
@@ -142,12 +149,20 @@ func WithMaxSubscriptions(n int) PubOption { return func(p *Pub) { p.maxSubs = m
 // WithLinger sets how long Close waits for queued messages (default 1s).
 func WithLinger(d time.Duration) PubOption { return func(p *Pub) { p.linger = d } }
 
+// WithPubReconnect sets the pause between a dialling Pub's connection
+// attempts (DialPub; default 100ms, ZeroMQ's ZMQ_RECONNECT_IVL).
+func WithPubReconnect(d time.Duration) PubOption {
+	return func(p *Pub) { p.reconnect = max(d, time.Millisecond) }
+}
+
 // WithPubLogger sets the logger (default slog.Default()).
 func WithPubLogger(l *slog.Logger) PubOption { return func(p *Pub) { p.log = l } }
 
-// Pub is the PUB side of a ZeroMQ endpoint: it binds, accepts subscribers
-// (libzmq, zmq4 or tickcast SUB sockets), and sends each of them the messages
-// whose topic matches its subscriptions. It implements port.Sink.
+// Pub is the PUB side of a ZeroMQ endpoint: it binds and accepts
+// subscribers (Listen), or connects to one that binds (DialPub) — libzmq,
+// zmq4 or tickcast SUB sockets, or a libzmq XSUB — and sends each of them
+// the messages whose topic matches its subscriptions. It implements
+// port.Sink and port.SubscriberWaiter.
 type Pub struct {
 	endpoint         string
 	ln               net.Listener
@@ -174,6 +189,15 @@ type Pub struct {
 	closed        atomic.Bool
 	wg            sync.WaitGroup
 
+	// A Pub that connects (DialPub) has no listener: its connector dials
+	// network and addr, and again reconnect after the connection fails or
+	// is lost, until life ends (at Close).
+	network, addr string
+	reconnect     time.Duration
+	life          context.Context
+	endLife       context.CancelFunc
+	dialLog       dialFailures
+
 	chunks chunkPool
 	queued atomic.Int64 // bytes queued across peers
 
@@ -183,7 +207,10 @@ type Pub struct {
 	cut                      atomic.Uint64 // peers disconnected for misbehaving: too slow, idle, protocol errors
 }
 
-var _ port.Sink = (*Pub)(nil)
+var (
+	_ port.Sink             = (*Pub)(nil)
+	_ port.SubscriberWaiter = (*Pub)(nil)
+)
 
 // Listen binds endpoint (tcp://host:port, tcp://*:port, ipc://path) and
 // starts accepting subscribers.
@@ -201,20 +228,123 @@ func Listen(endpoint string, opts ...PubOption) (*Pub, error) {
 	if err != nil {
 		return nil, fmt.Errorf("zmtp: listen %s: %w", endpoint, err)
 	}
-	p := &Pub{endpoint: endpointOf(ln.Addr()), ln: ln, hwm: DefaultSendHWM, maxBytes: DefaultSendBuffer,
+	p := newPub(endpointOf(ln.Addr()), opts)
+	p.ln = ln
+	p.wg.Add(1)
+	go p.accept()
+	return p, nil
+}
+
+// DialPub returns a Pub that connects to endpoint (tcp://host:port or
+// ipc://path), where a subscriber binds: a Sub from ListenSub, a libzmq SUB
+// that binds, or a zmq_proxy's XSUB, whose XPUB serves the subscribers. It
+// connects in the background from now on, as a ZeroMQ socket does (an
+// endpoint where nobody listens yet is not an error), and again after the
+// connection fails or is lost, WithPubReconnect apart (100ms by default);
+// an endpoint it cannot reach is logged at Warn, at once and then at most
+// every 30 s with the count of failed attempts.
+//
+// Everything else is as with Listen: the subscriber at the other end gets
+// what matches the subscriptions it sends, from its own bounded queue
+// (WithSendHWM, WithSendBuffer, drops counted); WaitSubscribers counts it
+// once it has subscribed; Stats().Endpoint is endpoint as given, and
+// Stats().Peers 1 while connected. The connection has no subscribe timeout
+// (WithSubscribeTimeout): a proxy subscribes only once a subscriber of its
+// own has.
+func DialPub(endpoint string, opts ...PubOption) (*Pub, error) {
+	network, addr, err := parseEndpoint(endpoint, false)
+	if err != nil {
+		return nil, err
+	}
+	p := newPub(endpoint, opts)
+	p.network, p.addr = network, addr
+	p.life, p.endLife = context.WithCancel(context.Background())
+	p.wg.Add(1)
+	go p.connector()
+	return p, nil
+}
+
+func newPub(endpoint string, opts []PubOption) *Pub {
+	p := &Pub{endpoint: endpoint, hwm: DefaultSendHWM, maxBytes: DefaultSendBuffer,
 		maxQueued: DefaultMaxQueued, maxPeers: DefaultMaxPeers, maxSubs: DefaultMaxSubscriptions,
 		subscribeTimeout: DefaultSubscribeTimeout,
 		stallTimeout:     DefaultStallTimeout, linger: DefaultLinger, log: slog.Default(),
 		refusedLog: ratelog.Limiter{Every: 10 * time.Second}, cutLog: ratelog.Limiter{Every: 10 * time.Second},
-		acceptLog: ratelog.Limiter{Every: 10 * time.Second}}
+		acceptLog: ratelog.Limiter{Every: 10 * time.Second}, reconnect: DefaultReconnect,
+		dialLog: dialFailures{limit: ratelog.Limiter{Every: failLogEvery}}}
 	for _, o := range opts {
 		o(p)
 	}
 	p.active.Store(&[]*peer{})
 	p.activeChanged = make(chan struct{})
-	p.wg.Add(1)
-	go p.accept()
-	return p, nil
+	return p
+}
+
+// connector is a dialling Pub's: it connects, serves the connection until
+// it is lost, and connects again, reconnect apart, until Close.
+func (p *Pub) connector() {
+	defer p.wg.Done()
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 && !p.pause() {
+			return
+		}
+		c, err := p.dial()
+		if err != nil {
+			if p.life.Err() != nil {
+				return
+			}
+			p.dialLog.failed(p.log, p.endpoint, err, p.reconnect)
+			continue
+		}
+		p.mu.Lock()
+		p.conns++
+		p.mu.Unlock()
+		pe := p.serve(c, true)
+		if pe == nil {
+			return // closed
+		}
+		p.dialLog.succeeded(p.log, p.endpoint)
+		select {
+		case <-pe.done:
+			p.log.Debug("zmtp: connection lost; reconnecting", "endpoint", p.endpoint, "every", p.reconnect)
+		case <-p.life.Done():
+			return // Close lingers, then closes the peer
+		}
+	}
+}
+
+// pause waits the reconnect interval; false means the Pub closed.
+func (p *Pub) pause() bool {
+	t := time.NewTimer(p.reconnect)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-p.life.Done():
+		return false
+	}
+}
+
+// dial connects and runs the handshake; Close interrupts both.
+func (p *Pub) dial() (net.Conn, error) {
+	d := net.Dialer{Timeout: dialTimeout}
+	c, err := d.DialContext(p.life, p.network, p.addr)
+	if err != nil {
+		return nil, err
+	}
+	stop := context.AfterFunc(p.life, func() { c.Close() })
+	err = handshake(c, typePub)
+	if !stop() && err == nil {
+		err = net.ErrClosed
+	}
+	if err != nil {
+		c.Close()
+		if p.life.Err() == nil {
+			p.handshakeErrors.Add(1)
+		}
+		return nil, err
+	}
+	return c, nil
 }
 
 // removeStaleSocket removes the socket file at path if nothing listens on
@@ -238,7 +368,8 @@ func removeStaleSocket(path string) error {
 	return nil
 }
 
-// Endpoint returns the bound endpoint, with the port the system chose.
+// Endpoint returns the bound endpoint, with the port the system chose; or,
+// for a Pub that connects, the endpoint as given.
 func (p *Pub) Endpoint() string { return p.endpoint }
 
 func (p *Pub) accept() {
@@ -285,14 +416,21 @@ func (p *Pub) open(c net.Conn) {
 		p.release()
 		return
 	}
-	pe := &peer{pub: p, conn: c, addr: c.RemoteAddr().String(), seen: make(map[string]struct{}),
+	p.serve(c, false)
+}
+
+// serve starts serving c, a connection past its handshake that the caller
+// has counted in conns: it returns its peer, or nil if the Pub has closed
+// (c is closed then).
+func (p *Pub) serve(c net.Conn, dialled bool) *peer {
+	pe := &peer{pub: p, conn: c, addr: c.RemoteAddr().String(), dialled: dialled, seen: make(map[string]struct{}),
 		wake: make(chan struct{}, 1), done: make(chan struct{})}
 	p.mu.Lock()
 	if p.closed.Load() {
 		p.conns--
 		p.mu.Unlock()
 		c.Close()
-		return
+		return nil
 	}
 	p.peers = append(p.peers, pe)
 	p.wg.Add(2)
@@ -300,6 +438,7 @@ func (p *Pub) open(c net.Conn) {
 	p.log.Debug("zmtp: subscriber connected", "endpoint", p.endpoint, "peer", pe.addr)
 	go pe.write()
 	go pe.read()
+	return pe
 }
 
 // release gives up a connection's place under the limit.
@@ -466,8 +605,8 @@ func (p *Pub) Peers() []PeerStats {
 	return out
 }
 
-// Close stops accepting, waits up to the linger time for queued messages to
-// leave, and closes every connection.
+// Close stops accepting (or connecting), waits up to the linger time for
+// queued messages to leave, and closes every connection.
 func (p *Pub) Close() error {
 	p.mu.Lock()
 	if p.closed.Swap(true) {
@@ -477,7 +616,12 @@ func (p *Pub) Close() error {
 	close(p.activeChanged) // WaitSubscribers returns
 	p.activeChanged = make(chan struct{})
 	p.mu.Unlock()
-	err := p.ln.Close()
+	var err error
+	if p.ln != nil {
+		err = p.ln.Close()
+	} else {
+		p.endLife() // no more connections; the one up keeps its linger
+	}
 	p.Flush()
 	deadline := time.Now().Add(p.linger)
 	for time.Now().Before(deadline) {
@@ -502,12 +646,13 @@ func (p *Pub) Close() error {
 
 // peer is one connected subscriber.
 type peer struct {
-	pub  *Pub
-	conn net.Conn
-	addr string
-	wake chan struct{}
-	done chan struct{}
-	once sync.Once
+	pub     *Pub
+	conn    net.Conn
+	addr    string
+	dialled bool // the Pub connected to it (DialPub)
+	wake    chan struct{}
+	done    chan struct{}
+	once    sync.Once
 
 	mu           sync.Mutex // guards below
 	subs         topic.Set
@@ -679,29 +824,19 @@ func (pe *peer) kicked() bool {
 func (pe *peer) read() {
 	defer pe.pub.wg.Done()
 	p := pe.pub
-	buf := make([]byte, 4096)
-	r, w, need := 0, 0, 0
+	fr := newFrameReader(4096, maxSubscription, maxSubFrames)
 	subscribed, on := false, false
-	pe.conn.SetReadDeadline(time.Now().Add(p.subscribeTimeout))
+	pe.awaitSubscription(true)
 	for {
-		for w-r >= need {
-			m, n, more, err := parseMessage(buf[r:w], maxSubscription, maxSubFrames)
+		for {
+			m, _, ok, err := fr.next()
 			if err != nil {
 				pe.cutOff(err)
 				return
 			}
-			if n == 0 {
-				need = more
-				if r > 0 { // make room at the end
-					w = copy(buf, buf[r:w])
-					r = 0
-				}
-				if need > len(buf) {
-					buf = append(buf[:w], make([]byte, max(need, 2*len(buf))-w)...)
-				}
+			if !ok {
 				break
 			}
-			r, need = r+n, 0
 			if on, err = pe.handle(m); err != nil {
 				pe.cutOff(err)
 				return
@@ -712,21 +847,30 @@ func (pe *peer) read() {
 		if on != subscribed {
 			subscribed = on
 			p.setActive(pe, on)
-			if on {
-				pe.conn.SetReadDeadline(time.Time{})
-			} else {
-				pe.conn.SetReadDeadline(time.Now().Add(p.subscribeTimeout))
-			}
+			pe.awaitSubscription(!on)
 		}
-		n, err := pe.conn.Read(buf[w:])
-		w += n
-		if err != nil {
+		if _, err := fr.fill(pe.conn); err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) && !subscribed {
 				p.cutOff(pe.addr, fmt.Errorf("no subscription in %v", p.subscribeTimeout))
 			}
 			pe.fail(err)
 			return
 		}
+	}
+}
+
+// awaitSubscription starts (on) or stops the time a connection without a
+// subscription has before it is closed. A connection the Pub dialled has
+// none: it is the one the Pub was told to make, and closing it would only
+// make the Pub dial again (a zmq_proxy's XSUB subscribes only once a
+// subscriber has subscribed at its XPUB).
+func (pe *peer) awaitSubscription(on bool) {
+	switch {
+	case pe.dialled:
+	case on:
+		pe.conn.SetReadDeadline(time.Now().Add(pe.pub.subscribeTimeout))
+	default:
+		pe.conn.SetReadDeadline(time.Time{})
 	}
 }
 

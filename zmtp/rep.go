@@ -333,33 +333,20 @@ type repConn struct {
 // ends.
 func (rc *repConn) run() {
 	r := rc.r
-	buf := make([]byte, requestBuffer)
-	rd, wr, need := 0, 0, 0
 	// A request may not hold more than maxRequest bytes of bodies, nor its
 	// headers more than one per frame: the buffer never grows beyond.
-	maxFrames := maxEnvelopeFrames + maxRequestFrames
-	bound := r.maxRequest + (maxFrames+1)*frameHeaderLong
+	fr := newFrameReader(requestBuffer, r.maxRequest, maxEnvelopeFrames+maxRequestFrames)
 	rc.conn.SetReadDeadline(time.Now().Add(r.idleTimeout))
 	for {
-		for wr-rd >= need {
-			m, n, more, err := parseMessage(buf[rd:wr], r.maxRequest, maxFrames)
+		for {
+			m, msg, ok, err := fr.next()
 			if err != nil {
 				rc.cutOff(err)
 				return
 			}
-			if n == 0 {
-				need = more
-				if rd > 0 { // make room at the end
-					wr = copy(buf, buf[rd:wr])
-					rd = 0
-				}
-				if need > len(buf) {
-					buf = grow(buf[:wr], max(need, min(2*len(buf), bound)))
-				}
+			if !ok {
 				break
 			}
-			msg := buf[rd : rd+n]
-			rd, need = rd+n, 0
 			if m.command {
 				if err := rc.command(m.first); err != nil {
 					rc.cutOff(err)
@@ -374,9 +361,7 @@ func (rc *repConn) run() {
 		if rc.pingPending && !rc.pong() {
 			return
 		}
-		n, err := rc.conn.Read(buf[wr:])
-		wr += n
-		if err != nil {
+		if _, err := fr.fill(rc.conn); err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				r.idle.Add(1)
 				r.log.Debug("zmtp: closing an idle connection", "endpoint", r.endpoint, "peer", rc.addr,

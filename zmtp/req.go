@@ -26,6 +26,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/tickcast/tickcast/internal/ratelog"
 )
 
 // Requester defaults.
@@ -56,7 +58,11 @@ type RequesterOption func(*Requester)
 func WithMaxReply(n int) RequesterOption { return func(q *Requester) { q.maxReply = max(n, 1) } }
 
 // WithRequesterLogger sets the logger (default slog.Default()). A
-// Requester logs only at Debug: its failures are its Requests' errors.
+// Requester's failures are its Requests' errors, and logged at Debug only,
+// but for an endpoint it cannot connect to (refused, unreachable, failing
+// the handshake): that is logged at Warn, at once and then at most every
+// 30 s with the count of failed attempts, and so is the first connection
+// after failures.
 func WithRequesterLogger(l *slog.Logger) RequesterOption { return func(q *Requester) { q.log = l } }
 
 // Requester is the REQ side of a ZeroMQ endpoint: it sends requests to a
@@ -75,7 +81,8 @@ type Requester struct {
 	conn   *reqConn
 	closed bool
 
-	out frameWriter // the Request's (it holds sem)
+	out     frameWriter // the Request's (it holds sem)
+	dialLog dialFailures
 }
 
 // DialRequester returns a Requester for endpoint (tcp://host:port or
@@ -87,7 +94,8 @@ func DialRequester(endpoint string, opts ...RequesterOption) (*Requester, error)
 		return nil, err
 	}
 	q := &Requester{endpoint: endpoint, network: network, addr: addr, maxReply: DefaultMaxReply,
-		log: slog.Default(), sem: make(chan struct{}, 1), closedCh: make(chan struct{})}
+		log: slog.Default(), sem: make(chan struct{}, 1), closedCh: make(chan struct{}),
+		dialLog: dialFailures{limit: ratelog.Limiter{Every: failLogEvery}}}
 	for _, o := range opts {
 		o(q)
 	}
@@ -222,6 +230,7 @@ func (q *Requester) connect(ctx context.Context) (*reqConn, error) {
 	dialer := net.Dialer{Timeout: dialTimeout}
 	c, err := dialer.DialContext(dctx, q.network, q.addr)
 	if err != nil {
+		q.connectFailed(ctx, err)
 		return nil, q.failure(ctx, fmt.Errorf("connect: %w", err))
 	}
 	deadline := time.Now().Add(handshakeTimeout)
@@ -235,6 +244,7 @@ func (q *Requester) connect(ctx context.Context) (*reqConn, error) {
 	}
 	if err != nil {
 		c.Close()
+		q.connectFailed(ctx, err)
 		return nil, q.failure(ctx, err)
 	}
 	rc := &reqConn{q: q, c: c, replies: make(chan struct{}, 1), done: make(chan struct{})}
@@ -246,8 +256,18 @@ func (q *Requester) connect(ctx context.Context) (*reqConn, error) {
 	}
 	q.conn = rc
 	q.mu.Unlock()
+	q.dialLog.succeeded(q.log, q.endpoint)
 	go rc.read()
 	return rc, nil
+}
+
+// connectFailed logs a failed attempt to connect (dialFailures), unless it
+// failed because ctx ended or the Requester closed: those are the caller's.
+func (q *Requester) connectFailed(ctx context.Context, err error) {
+	if ctx.Err() != nil || q.isClosed() {
+		return
+	}
+	q.dialLog.failed(q.log, q.endpoint, err, 0)
 }
 
 // drop closes rc, a failed or abandoned connection, and waits for its
@@ -322,29 +342,17 @@ func (rc *reqConn) reply() [][]byte {
 func (rc *reqConn) read() {
 	defer close(rc.done)
 	q := rc.q
-	buf := make([]byte, replyBuffer)
-	r, w, need := 0, 0, 0
-	bound := q.maxReply + (maxReplyFrames+1)*frameHeaderLong
+	fr := newFrameReader(replyBuffer, q.maxReply, maxReplyFrames)
 	for {
-		for w-r >= need {
-			m, n, more, err := parseMessage(buf[r:w], q.maxReply, maxReplyFrames)
+		for {
+			m, msg, ok, err := fr.next()
 			if err != nil {
 				rc.err = err
 				return
 			}
-			if n == 0 {
-				need = more
-				if r > 0 { // make room at the end
-					w = copy(buf, buf[r:w])
-					r = 0
-				}
-				if need > len(buf) {
-					buf = grow(buf[:w], max(need, min(2*len(buf), bound)))
-				}
+			if !ok {
 				break
 			}
-			msg := buf[r : r+n]
-			r, need = r+n, 0
 			if m.command {
 				if err := rc.command(m.first); err != nil {
 					rc.err = err
@@ -373,9 +381,7 @@ func (rc *reqConn) read() {
 			if len(msg) <= copyReply {
 				msg = bytes.Clone(msg)
 			} else {
-				next := make([]byte, max(replyBuffer, w-r))
-				w = copy(next, buf[r:w])
-				r, buf = 0, next
+				fr.swap(make([]byte, max(replyBuffer, fr.pending())))
 			}
 			frames := splitFrames(msg, make([][]byte, 0, m.frames))[1:]
 			rc.mu.Lock()
@@ -383,9 +389,7 @@ func (rc *reqConn) read() {
 			rc.mu.Unlock()
 			rc.replies <- struct{}{}
 		}
-		n, err := rc.c.Read(buf[w:])
-		w += n
-		if err != nil {
+		if _, err := fr.fill(rc.c); err != nil {
 			rc.err = fmt.Errorf("connection lost: %w", err)
 			return
 		}

@@ -58,7 +58,8 @@ func WithSubLogger(l *slog.Logger) SubOption { return func(s *Sub) { s.log = l }
 
 // Sub is the SUB side of a ZeroMQ endpoint: it connects to a PUB (libzmq,
 // zmq4 or tickcast), reconnecting whenever the connection is lost, sends its
-// subscriptions, and reads messages. It implements port.Source.
+// subscriptions, and reads messages; or it binds, and publishers connect to
+// it (ListenSub). It implements port.Source.
 //
 // A background goroutine connects (from Dial on, as a ZeroMQ socket does, so
 // nothing published after Dial is missed for want of a connection), while
@@ -80,14 +81,18 @@ type Sub struct {
 	woken         atomic.Bool   // Wake was called: Next returns
 	wakeCh        chan struct{} // Wake's signal to a Next waiting for a connection
 
-	mu     sync.Mutex // guards conn, subs and closed; held briefly, never during I/O
-	conn   net.Conn
-	subs   [][]byte
-	closed bool
-	wmu    sync.Mutex // serialises writes to the connection (they have deadlines)
-	wbuf   []byte
-	failed ratelog.Limiter // connection failures, logged at Warn
-	fails  int             // failed attempts since the last connection (connector only)
+	mu      sync.Mutex // guards conn, subs and closed; held briefly, never during I/O
+	conn    net.Conn
+	subs    [][]byte
+	closed  bool
+	wmu     sync.Mutex // serialises writes to the connection (they have deadlines); a binding Sub's changes of subscriptions
+	wbuf    []byte
+	dialLog dialFailures // connection failures, logged at Warn
+
+	// A Sub that binds (ListenSub): its publishers' connections, and the
+	// most it takes at once.
+	srv      *subServer
+	maxPeers int
 
 	// Next's own state.
 	cur          net.Conn
@@ -112,26 +117,59 @@ func Dial(endpoint string, opts ...SubOption) (*Sub, error) {
 	if err != nil {
 		return nil, err
 	}
+	s := newSub(endpoint, opts)
+	s.network, s.addr = network, addr
+	s.ready, s.redial = make(chan net.Conn, 1), make(chan struct{}, 1)
+	s.connectorDone = make(chan struct{})
+	s.buf = make([]byte, readBuffer)
+	go s.connector()
+	return s, nil
+}
+
+func newSub(endpoint string, opts []SubOption) *Sub {
 	s := &Sub{
-		endpoint: endpoint, network: network, addr: addr,
-		reconnect: DefaultReconnect, maxMsg: DefaultMaxMessage, log: slog.Default(),
-		closedCh: make(chan struct{}), ready: make(chan net.Conn, 1), redial: make(chan struct{}, 1),
-		wakeCh:        make(chan struct{}, 1),
-		connectorDone: make(chan struct{}), failed: ratelog.Limiter{Every: failLogEvery},
+		endpoint: endpoint, reconnect: DefaultReconnect, maxMsg: DefaultMaxMessage, maxPeers: DefaultMaxPublishers,
+		log: slog.Default(), closedCh: make(chan struct{}), wakeCh: make(chan struct{}, 1),
+		dialLog: dialFailures{limit: ratelog.Limiter{Every: failLogEvery}},
 	}
 	for _, o := range opts {
 		o(s)
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.buf = make([]byte, readBuffer)
 	s.wait = time.NewTimer(time.Hour)
 	s.wait.Stop()
-	go s.connector()
-	return s, nil
+	return s
 }
 
-// Endpoint returns the endpoint the Sub connects to.
+// Endpoint returns the endpoint the Sub connects to; or, for a Sub that
+// binds, the bound endpoint, with the port the system chose.
 func (s *Sub) Endpoint() string { return s.endpoint }
+
+// SubStats are a Sub's counters.
+type SubStats struct {
+	Endpoint   string // as Endpoint returns it
+	Publishers int    // connections to publishers now (a Sub that connects: 0 or 1)
+	// A Sub that binds counts the connections it refused, over
+	// WithMaxPublishers; those that failed the ZMTP handshake (a socket
+	// type other than PUB or XPUB included); and those it cut off for
+	// breaking the protocol or its bounds (a message over WithMaxMessage,
+	// say).
+	Refused, HandshakeErrors, Cut uint64
+}
+
+// Stats returns the Sub's counters. It may be called from any goroutine.
+func (s *Sub) Stats() SubStats {
+	if s.srv != nil {
+		return s.srv.stats()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := SubStats{Endpoint: s.endpoint}
+	if s.conn != nil {
+		st.Publishers = 1
+	}
+	return st
+}
 
 // Subscribe sends a subscription for prefix now if connected, and on every
 // reconnection. It may be called while Next runs.
@@ -142,6 +180,9 @@ func (s *Sub) Subscribe(prefix []byte) error { return s.SubscribeAll([][]byte{pr
 // its WaitSubscribers counts this subscriber with all of them, not with the
 // first alone. It may be called while Next runs.
 func (s *Sub) SubscribeAll(prefixes [][]byte) error {
+	if s.srv != nil {
+		return s.srv.subscribe(prefixes)
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -173,6 +214,9 @@ func (s *Sub) SubscribeAll(prefixes [][]byte) error {
 // connected, and reconnections no longer ask for it. It may be called while
 // Next runs.
 func (s *Sub) Unsubscribe(prefix []byte) error {
+	if s.srv != nil {
+		return s.srv.unsubscribe(prefix)
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -206,6 +250,9 @@ func (s *Sub) Wake() {
 	select {
 	case s.wakeCh <- struct{}{}:
 	default:
+	}
+	if s.srv != nil {
+		return // its Next waits on wakeCh alone
 	}
 	s.mu.Lock()
 	c := s.conn
@@ -314,11 +361,7 @@ func (s *Sub) connect() net.Conn {
 			s.connectFailed(err)
 			continue
 		}
-		if s.fails > 0 {
-			s.log.Warn("zmtp: connected", "endpoint", s.endpoint, "after_failed_attempts", s.fails)
-			s.fails = 0
-			s.failed.Reset()
-		}
+		s.dialLog.succeeded(s.log, s.endpoint)
 		return c
 	}
 }
@@ -326,23 +369,20 @@ func (s *Sub) connect() net.Conn {
 // connectFailed logs a failed connection attempt: at Warn, the first and
 // then one every failLogEvery with the count, so that a publisher that is
 // down, or an endpoint that names the wrong thing, is visible without
-// flooding the log.
+// flooding the log (dialFailures).
 func (s *Sub) connectFailed(err error) {
 	if s.isClosed() {
 		return
 	}
-	s.fails++
-	if ok, more := s.failed.Allow(time.Now()); ok {
-		s.log.Warn("zmtp: cannot connect; retrying", "endpoint", s.endpoint, "err", err,
-			"every", s.reconnect, "failed_attempts", s.fails, "not_logged", more)
-		return
-	}
-	s.log.Debug("zmtp: connect failed", "endpoint", s.endpoint, "err", err)
+	s.dialLog.failed(s.log, s.endpoint, err, s.reconnect)
 }
 
 // Next returns the messages that are complete in the read buffer, reading
 // the socket if there are none, waiting for a connection if need be.
 func (s *Sub) Next(deadline time.Time) (*port.Batch, error) {
+	if s.srv != nil {
+		return s.srv.next(deadline)
+	}
 	b := &s.batch
 	b.Reset()
 	for {
@@ -531,7 +571,9 @@ func (s *Sub) drop(err error) {
 	}
 }
 
-// Close closes the connection and makes a blocked Next return ErrClosed.
+// Close closes the connection (a binding Sub: the listener and every
+// connection, and waits for their goroutines) and makes a blocked Next
+// return ErrClosed.
 func (s *Sub) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closedCh)
@@ -543,6 +585,10 @@ func (s *Sub) Close() error {
 			s.conn = nil
 		}
 		s.mu.Unlock()
+		if s.srv != nil {
+			s.srv.close()
+			return
+		}
 		<-s.connectorDone
 		select {
 		case c := <-s.ready: // made but never taken
