@@ -1,8 +1,14 @@
 // Package endpoint opens transports by endpoint string, the way ZeroMQ
-// names them: tcp://host:port and ipc://path (package zmtp), and the
+// names them: tcp://host:port and ipc://path (package zmtp), inproc://name
+// (package inproc: a publisher and subscribers in one process), and the
 // multicast epgm://iface;group:port (PGM in UDP) and pgm://iface;group:port
 // (raw PGM, IP protocol 113, needs CAP_NET_RAW) (package pgm/pgmline). It sits
 // above the transports so that publisher and subscriber need not know them.
+//
+// inproc:// names live in a namespace (inproc.Namespace): the process-wide
+// inproc.DefaultNamespace unless WithInprocNamespace gives another. Its
+// sockets bind and connect like tcp:// ones, "@" and ">" included, and a
+// subscriber may connect before the publisher binds.
 //
 // PGM defaults, chosen for a feed rather than copied from libzmq: a rate
 // limit of 1 Gbit/s (DefaultPGMRate; libzmq's ZMQ_RATE default of 100 kbit/s
@@ -13,6 +19,24 @@
 // Multicast always goes out on the named interface with a TTL of 1 unless
 // WithMulticastHops says otherwise. WithLibzmqPGM restores libzmq's values
 // (an 80-packet window) for peers that use them.
+//
+// # Bind or connect
+//
+// Either side of a tcp:// or ipc:// feed may bind, as in ZeroMQ, with CZMQ's
+// prefixes: "@tcp://host:port" binds, ">tcp://host:port" connects, and an
+// endpoint without a prefix keeps the default: a sink (a publisher) binds,
+// a source (a subscriber) connects. So a publisher can connect to a
+// subscriber that binds, or into a zmq_proxy's XSUB, whose XPUB the
+// subscribers connect to: Sink(">tcp://proxy:5559") and
+// Source("tcp://proxy:5560"). SplitMode is the one place the prefixes are
+// read. A multicast endpoint (epgm://, pgm://) joins a group: it neither
+// binds nor connects, and a prefix on one is refused rather than ignored,
+// as it says something that cannot be done.
+//
+// A transport names its endpoint without the prefix (SinkStats.Endpoint,
+// Source.Endpoint): the bound address for one that binds (with the port
+// the system chose for tcp://host:0), the endpoint as given for one that
+// connects.
 //
 // ValidateSink and ValidateSource check an endpoint string without opening
 // anything; Sink and Source check it the same way first. Errors about an
@@ -31,6 +55,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tickcast/tickcast/inproc"
 	"github.com/tickcast/tickcast/pgm/pgmline"
 	"github.com/tickcast/tickcast/pgm/receiver"
 	"github.com/tickcast/tickcast/pgm/source"
@@ -54,6 +79,7 @@ type config struct {
 	nak       nakTimers
 	recovery  time.Duration
 	hops      int
+	inprocNS  *inproc.Namespace
 }
 
 // PGM defaults: see the package documentation.
@@ -124,6 +150,24 @@ func WithMaxMessage(n int) Option { return func(c *config) { c.maxMsg = n } }
 // WithReconnect sets the pause between connection attempts (tcp, ipc).
 func WithReconnect(d time.Duration) Option { return func(c *config) { c.reconnect = d } }
 
+// WithInprocNamespace opens inproc:// endpoints in ns instead of the
+// process-wide inproc.DefaultNamespace (tests that run in parallel with the
+// same names use namespaces of their own).
+func WithInprocNamespace(ns *inproc.Namespace) Option { return func(c *config) { c.inprocNS = ns } }
+
+// inprocOptions are the options an inproc:// socket takes: the namespace,
+// the logger and the queue bounds (WithSendHWM, WithSendBuffer).
+func (c *config) inprocOptions() []inproc.Option {
+	o := []inproc.Option{inproc.WithNamespace(c.inprocNS), inproc.WithLogger(c.logger)}
+	if c.sendHWM > 0 {
+		o = append(o, inproc.WithSendHWM(c.sendHWM))
+	}
+	if c.sendBuf > 0 {
+		o = append(o, inproc.WithSendBuffer(c.sendBuf))
+	}
+	return o
+}
+
 // checkRate refuses a PGM rate that is out of range: in bytes per second
 // (kbit/s * 1000 / 8) it must not overflow, nor turn negative, which the
 // source takes as no limit at all.
@@ -142,11 +186,13 @@ func configure(opts []Option) config {
 	return c
 }
 
-// Sink opens a publishing endpoint: it binds tcp:// and ipc:// endpoints,
-// and sends epgm:// and pgm:// to the group from the named interface. An
-// endpoint ValidateSink refuses is an error wrapping ErrEndpoint; an error
-// opening a valid one (the address is in use, raw sockets need a
-// privilege) wraps the system's error instead.
+// Sink opens a publishing endpoint: it binds tcp:// and ipc:// endpoints
+// (or connects, given ">": to a subscriber that binds, or a proxy's XSUB;
+// WithReconnect sets the pause between attempts), and sends epgm:// and
+// pgm:// to the group from the named interface. An endpoint ValidateSink
+// refuses is an error wrapping ErrEndpoint; an error opening a valid one
+// (the address is in use, raw sockets need a privilege) wraps the system's
+// error instead.
 func Sink(endpoint string, opts ...Option) (s port.Sink, err error) {
 	if err := ValidateSink(endpoint); err != nil {
 		return nil, err
@@ -157,7 +203,9 @@ func Sink(endpoint string, opts ...Option) (s port.Sink, err error) {
 		}
 	}()
 	c := configure(opts)
-	switch scheme(endpoint) {
+	mode, bare := SplitMode(endpoint)
+	bind := mode.binds(true)
+	switch scheme(bare) {
 	case "tcp", "ipc":
 		po := []zmtp.PubOption{zmtp.WithPubLogger(c.logger)}
 		if c.sendHWM > 0 {
@@ -169,7 +217,18 @@ func Sink(endpoint string, opts ...Option) (s port.Sink, err error) {
 		if c.linger > 0 {
 			po = append(po, zmtp.WithLinger(c.linger))
 		}
-		return zmtp.Listen(endpoint, po...)
+		if c.reconnect > 0 {
+			po = append(po, zmtp.WithPubReconnect(c.reconnect))
+		}
+		if bind {
+			return zmtp.Listen(bare, po...)
+		}
+		return zmtp.DialPub(bare, po...)
+	case "inproc":
+		if bind {
+			return inproc.Listen(bare, c.inprocOptions()...)
+		}
+		return inproc.DialPub(bare, c.inprocOptions()...)
 	case "epgm", "pgm":
 		if err := c.checkRate(); err != nil {
 			return nil, err
@@ -181,15 +240,16 @@ func Sink(endpoint string, opts ...Option) (s port.Sink, err error) {
 			},
 			Backlog: c.sendBuf, Linger: c.linger,
 		}
-		return pgmline.NewSender(context.Background(), endpoint, pc)
+		return pgmline.NewSender(context.Background(), bare, pc)
 	}
-	return nil, badEndpoint(endpoint, zmtp.ErrEndpoint, "unsupported transport %q (supported: %s)", scheme(endpoint), supported)
+	return nil, badEndpoint(endpoint, zmtp.ErrEndpoint, "unsupported transport %q (supported: %s)", scheme(bare), supported)
 }
 
 // Source opens a subscribing endpoint: it connects to tcp:// and ipc://
 // endpoints (in the background: a publisher that is not up yet is not an
-// error), and joins an epgm:// or pgm:// group on the named interface. An
-// endpoint ValidateSource refuses is an error wrapping ErrEndpoint.
+// error), or binds them, given "@", for publishers to connect to; and it
+// joins an epgm:// or pgm:// group on the named interface. An endpoint
+// ValidateSource refuses is an error wrapping ErrEndpoint.
 func Source(endpoint string, opts ...Option) (src port.Source, err error) {
 	if err := ValidateSource(endpoint); err != nil {
 		return nil, err
@@ -200,7 +260,9 @@ func Source(endpoint string, opts ...Option) (src port.Source, err error) {
 		}
 	}()
 	c := configure(opts)
-	switch scheme(endpoint) {
+	mode, bare := SplitMode(endpoint)
+	bind := mode.binds(false)
+	switch scheme(bare) {
 	case "tcp", "ipc":
 		so := []zmtp.SubOption{zmtp.WithSubLogger(c.logger)}
 		if c.maxMsg > 0 {
@@ -209,7 +271,15 @@ func Source(endpoint string, opts ...Option) (src port.Source, err error) {
 		if c.reconnect > 0 {
 			so = append(so, zmtp.WithReconnect(c.reconnect))
 		}
-		return zmtp.Dial(endpoint, so...)
+		if bind {
+			return zmtp.ListenSub(bare, so...)
+		}
+		return zmtp.Dial(bare, so...)
+	case "inproc":
+		if bind {
+			return inproc.ListenSub(bare, c.inprocOptions()...)
+		}
+		return inproc.Dial(bare, c.inprocOptions()...)
 	case "epgm", "pgm":
 		if err := c.checkRate(); err != nil {
 			return nil, err
@@ -222,30 +292,65 @@ func Source(endpoint string, opts ...Option) (src port.Source, err error) {
 			},
 			MaxMessageSize: c.maxMsg,
 		}
-		return pgmline.NewReceiver(context.Background(), endpoint, sc)
+		return pgmline.NewReceiver(context.Background(), bare, sc)
 	}
-	return nil, badEndpoint(endpoint, zmtp.ErrEndpoint, "unsupported transport %q (supported: %s)", scheme(endpoint), supported)
+	return nil, badEndpoint(endpoint, zmtp.ErrEndpoint, "unsupported transport %q (supported: %s)", scheme(bare), supported)
 }
 
 // Requester opens the client of a recovery service at endpoint (tcp:// or
-// ipc://): it connects at the first request.
+// ipc://, or the same with ">"): it connects at the first request.
 func Requester(endpoint string, opts ...Option) (port.Requester, error) {
 	if err := ValidateSource(endpoint); err != nil {
 		return nil, err
 	}
-	switch scheme(endpoint) {
-	case "tcp", "ipc":
-	default:
+	mode, bare := SplitMode(endpoint)
+	switch {
+	case scheme(bare) != "tcp" && scheme(bare) != "ipc":
 		return nil, badEndpoint(endpoint, zmtp.ErrEndpoint, "a recovery service answers on tcp:// or ipc://")
+	case mode == Bind:
+		return nil, badEndpoint(endpoint, zmtp.ErrEndpoint, "a recovery client connects to its service: it cannot bind (drop the @)")
 	}
 	c := configure(opts)
-	return zmtp.DialRequester(endpoint, zmtp.WithRequesterLogger(c.logger))
+	return zmtp.DialRequester(bare, zmtp.WithRequesterLogger(c.logger))
 }
 
 func scheme(endpoint string) string {
 	s, _, _ := strings.Cut(endpoint, "://")
 	return s
 }
+
+// Mode is which side of a connection an endpoint takes, as its prefix
+// says (CZMQ's convention).
+type Mode uint8
+
+const (
+	// Default is an endpoint without a prefix: a sink binds, a source
+	// connects.
+	Default Mode = iota
+	// Bind is "@": the endpoint binds, and peers connect to it.
+	Bind
+	// Connect is ">": the endpoint connects to a peer that binds.
+	Connect
+)
+
+// SplitMode separates CZMQ's bind-or-connect prefix from endpoint:
+// "@tcp://..." binds, ">tcp://..." connects; an endpoint without either is
+// Default. bare is endpoint without its prefix, what a transport is given.
+// It checks nothing else: ValidateSink and ValidateSource do, and refuse a
+// prefix where it means nothing (on epgm:// and pgm://).
+func SplitMode(endpoint string) (mode Mode, bare string) {
+	switch {
+	case strings.HasPrefix(endpoint, "@"):
+		return Bind, endpoint[1:]
+	case strings.HasPrefix(endpoint, ">"):
+		return Connect, endpoint[1:]
+	}
+	return Default, endpoint
+}
+
+// binds reports whether an endpoint in mode m binds: for a sink, unless it
+// connects; for a source, only if it binds.
+func (m Mode) binds(sink bool) bool { return m == Bind || (m == Default && sink) }
 
 // ErrEndpoint is wrapped by every error about an endpoint string that
 // cannot be used as written: an unsupported scheme, a malformed or
@@ -258,22 +363,29 @@ func scheme(endpoint string) string {
 // (errors.Is(err, syscall.EADDRINUSE)).
 var ErrEndpoint = port.ErrEndpoint
 
-// ValidateSink checks that Sink could bind endpoint, without opening
-// anything: the scheme is tcp, ipc, epgm or pgm; tcp:// has a host (an IP
+// ValidateSink checks that Sink could open endpoint, without opening
+// anything: the scheme is tcp, ipc, inproc, epgm or pgm; tcp:// has a host (an IP
 // address, a host name, or * or nothing for every interface) and a port
 // from 0 to 65535 or * (0 and * take an ephemeral port); ipc:// has a
 // path; epgm:// and pgm:// parse as pgm/transport.ParseEndpoint says, and
-// name an interface this host has. Host names are not looked up. Errors
-// wrap ErrEndpoint.
+// name an interface this host has. A tcp:// or ipc:// endpoint may start
+// with "@" (bind, the default for a sink) or ">" (connect): one that
+// connects needs a host to connect to and a port from 1 to 65535, as
+// ValidateSource's. A multicast one may not. Host names are not looked up.
+// inproc:// has a name of 1 to inproc.MaxName bytes. Errors wrap
+// ErrEndpoint.
 func ValidateSink(endpoint string) error { return validate(endpoint, true) }
 
-// ValidateSource checks that Source could read endpoint, without opening
-// anything: as ValidateSink, except that tcp:// needs a host to connect to
-// and a port from 1 to 65535. Errors wrap ErrEndpoint.
+// ValidateSource checks that Source could open endpoint, without opening
+// anything: as ValidateSink, except that a source connects unless its
+// endpoint starts with "@": tcp:// then needs a host to connect to and a
+// port from 1 to 65535. Errors wrap ErrEndpoint.
 func ValidateSource(endpoint string) error { return validate(endpoint, false) }
 
-func validate(endpoint string, bind bool) error {
-	sch, rest, ok := strings.Cut(endpoint, "://")
+func validate(endpoint string, sink bool) error {
+	mode, bare := SplitMode(endpoint)
+	bind := mode.binds(sink)
+	sch, rest, ok := strings.Cut(bare, "://")
 	if !ok {
 		return badEndpoint(endpoint, zmtp.ErrEndpoint, "not an endpoint (supported: %s)", supported)
 	}
@@ -285,7 +397,17 @@ func validate(endpoint string, bind bool) error {
 			return badEndpoint(endpoint, zmtp.ErrEndpoint, "no path (want ipc://path)")
 		}
 		return nil
+	case "inproc":
+		if _, err := inproc.ParseEndpoint(bare); err != nil {
+			reason := strings.TrimPrefix(err.Error(), fmt.Sprintf("%v %q: ", inproc.ErrEndpoint, bare))
+			return &endpointError{msg: fmt.Sprintf("%s %q: %s", endpointPrefix, endpoint, reason), err: err}
+		}
+		return nil
 	case "epgm", "pgm":
+		if mode != Default {
+			return badEndpoint(endpoint, transport.ErrEndpoint,
+				"a multicast endpoint joins its group, it neither binds nor connects: write it without %q", endpoint[:1])
+		}
 		if _, err := transport.ParseEndpoint(endpoint); err != nil {
 			// The transport's message names the endpoint already: keep
 			// only its reason.
@@ -297,7 +419,7 @@ func validate(endpoint string, bind bool) error {
 	return badEndpoint(endpoint, zmtp.ErrEndpoint, "unsupported transport %q (supported: %s)", sch, supported)
 }
 
-const supported = "tcp://host:port, ipc://path, epgm://iface;group:port, pgm://iface;group:port"
+const supported = "tcp://host:port, ipc://path, inproc://name, epgm://iface;group:port, pgm://iface;group:port"
 
 func validateTCP(endpoint, rest string, bind bool) error {
 	bad := func(format string, args ...any) error {

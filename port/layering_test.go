@@ -24,7 +24,7 @@ func TestNoTransportDependsOnTheFeedLayers(t *testing.T) {
 			t.Errorf("port imports %s: it must stay a leaf", d)
 		}
 	}
-	for _, transport := range []string{"zmtp", "pgm/pgmline", "pgm/zmq", "pgm/transport"} {
+	for _, transport := range []string{"zmtp", "inproc", "pgm/pgmline", "pgm/zmq", "pgm/transport"} {
 		for _, d := range deps(mod + transport) {
 			for _, layer := range feedLayers {
 				if d == layer {
