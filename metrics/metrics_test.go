@@ -61,7 +61,7 @@ func TestTheMetricsOfALossyFeedAreItsCountersAndPassPromtool(t *testing.T) {
 
 	reg := metrics.NewRegistry()
 	ms := metrics.NewSubscriber(sub, metrics.WithTopics(1))
-	reg.MustRegister(metrics.NewPublisher(pub), metrics.NewRelay(r, from, []port.Sink{to}), ms)
+	reg.MustRegister(metrics.NewPublisher(pub), metrics.NewRelay(r), ms)
 	srv, err := metrics.Listen("127.0.0.1:0", reg, nil)
 	if err != nil {
 		t.Fatal(err)

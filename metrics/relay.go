@@ -13,19 +13,19 @@ import (
 // Relay is a prometheus.Collector of a relay's counters, its source's and
 // its sinks'.
 type Relay struct {
-	r     *relay.Relay
-	src   port.Source
-	sinks []port.Sink
-	mu    sync.Mutex // guards e
-	e     *emitter
+	r  *relay.Relay
+	mu sync.Mutex // guards e
+	e  *emitter
 }
 
 var _ prometheus.Collector = (*Relay)(nil)
 
-// NewRelay returns a collector of r's counters, and of the source and the
-// sinks it was made with (relay.New's arguments).
-func NewRelay(r *relay.Relay, src port.Source, sinks []port.Sink, opts ...Option) *Relay {
-	return &Relay{r: r, src: src, sinks: sinks, e: newEmitter(configure(opts))}
+// NewRelay returns a collector of r's counters, its source's (labelled
+// line="0" and its endpoint) and its sinks'. A recovery.Server among the
+// sinks is left to NewRecovery, so that relays feeding one service (one
+// per line of a feed) do not report it twice.
+func NewRelay(r *relay.Relay, opts ...Option) *Relay {
+	return &Relay{r: r, e: newEmitter(configure(opts))}
 }
 
 // Describe describes nothing: the collector is unchecked.
@@ -40,10 +40,15 @@ func (c *Relay) Collect(ch chan<- prometheus.Metric) {
 	e.counter(ch, "tickcast_relay_forwarded_messages_total", "Messages forwarded.", s.Forwarded)
 	e.counter(ch, "tickcast_relay_dropped_batches_total", "Batches dropped on purpose (--drop).", s.Dropped)
 	e.counter(ch, "tickcast_relay_dropped_ticks_total", "Ticks in the batches dropped on purpose.", s.DroppedTicks)
-	if in, ok := c.src.(port.Instrumented); ok {
-		e.transport(ch, in.AppendMetrics(nil), "line", "0", "endpoint", c.src.Endpoint())
+	if src := c.r.Source(); src != nil {
+		if in, ok := src.(port.Instrumented); ok {
+			e.transport(ch, in.AppendMetrics(nil), "line", "0", "endpoint", src.Endpoint())
+		}
 	}
-	for _, k := range c.sinks {
+	for _, k := range c.r.Sinks() {
+		if _, ok := k.(*recovery.Server); ok {
+			continue
+		}
 		var tr []port.Metric
 		if in, ok := k.(port.Instrumented); ok {
 			tr = in.AppendMetrics(nil)

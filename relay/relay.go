@@ -69,6 +69,12 @@ func (r *Relay) SetTopics(prefixes ...string) {
 // before Run.
 func (r *Relay) SetLogger(l *slog.Logger) { r.log = l }
 
+// Source returns the source the relay reads.
+func (r *Relay) Source() port.Source { return r.src }
+
+// Sinks returns the sinks the relay forwards to.
+func (r *Relay) Sinks() []port.Sink { return r.sinks }
+
 // Stats are a relay's counters.
 type Stats struct {
 	Forwarded uint64 // messages forwarded

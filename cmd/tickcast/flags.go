@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"strings"
 	"time"
 
@@ -233,17 +234,31 @@ func (l *logFlags) apply(e *env) error {
 // field, a line in register, a check in check; each command reads the
 // field.
 type feedFlags struct {
-	pgm pgmFlags
+	pgm     pgmFlags
+	metrics string        // HOST:PORT to serve Prometheus metrics on
+	status  time.Duration // a status line every this long; 0: on a terminal only, every second
 }
 
 // register adds the flags. receiver: the command receives a feed (sub,
 // relay, recovery), and takes the PGM receiver's repair timers too.
 func (f *feedFlags) register(fs *cmdFlags, receiver bool) {
 	f.pgm.register(fs.FlagSet, receiver)
+	fs.StringVar(&f.metrics, "metrics", "",
+		"serve Prometheus metrics at http://`HOST:PORT`/metrics while running (port 0: a free one, printed on stderr); watch them with tickcast stat")
+	fs.DurationVar(&f.status, "status", 0,
+		"print a status line on stderr every DURATION, also when stderr is not a terminal (a terminal gets one redrawn every second anyway)")
 }
 
 // check checks the flags' values, after parse.
 func (f *feedFlags) check() error {
+	if err := checkMetricsAddr(f.metrics); err != nil {
+		return err
+	}
+	if f.status != 0 {
+		if err := checkDuration("status", f.status, 10*time.Millisecond, math.MaxInt64, "want at least 10ms"); err != nil {
+			return err
+		}
+	}
 	return f.pgm.check()
 }
 

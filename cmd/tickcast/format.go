@@ -77,25 +77,37 @@ func tickLine(topic []byte, t *schema.Tick, latency int64) string {
 		decimal(t.Price, t.PriceExp), decimal(t.Size, t.SizeExp), t.Seq, duration(latency))
 }
 
-// statusLine redraws line() on stderr every second while stderr is a
-// terminal, and returns a function that stops and erases it.
-func (e *env) statusLine(line func() string) (stop func()) {
-	if !e.stderrTTY {
-		return func() {}
+// statusLine shows line() on stderr: redrawn in place every second while
+// stderr is a terminal, or, with every > 0 (--status), every that long, as
+// one timestamped line each time when stderr is not a terminal (a piped or
+// logged run). It returns a function that stops it (erasing a redrawn
+// line).
+func (e *env) statusLine(every time.Duration, line func() string) (stop func()) {
+	if every <= 0 {
+		if !e.stderrTTY {
+			return func() {}
+		}
+		every = time.Second
 	}
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		t := time.NewTicker(time.Second)
+		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
 			select {
-			case <-t.C:
-				fmt.Fprintf(e.stderr, "\r\x1b[K%s", line())
+			case now := <-t.C:
+				if e.stderrTTY {
+					fmt.Fprintf(e.stderr, "\r\x1b[K%s", line())
+				} else {
+					fmt.Fprintf(e.stderr, "%s %s\n", now.Format("15:04:05.000"), line())
+				}
 			case <-done:
-				fmt.Fprint(e.stderr, "\r\x1b[K")
+				if e.stderrTTY {
+					fmt.Fprint(e.stderr, "\r\x1b[K")
+				}
 				return
 			}
 		}

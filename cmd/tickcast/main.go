@@ -73,6 +73,7 @@ func commands() []command {
 		{"sub", "subscribe to topics and print ticks, gaps and a summary", runSub},
 		{"relay", "forward a feed to other endpoints, optionally dropping batches", runRelay},
 		{"recovery", "keep a feed's recent history and serve it to subscribers that lost some", runRecovery},
+		{"stat", "show a running pub, sub, relay or recovery's metrics live (their --metrics)", runStat},
 		{"bench", "benchmark latency and throughput against libzmq and zmq4", runBench},
 		{"help", "show this help, or a command's: tickcast help pub", runHelp},
 		{"version", "print the version and build information", runVersion},

@@ -9,7 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/tickcast/tickcast/endpoint"
+	"github.com/tickcast/tickcast/metrics"
 	"github.com/tickcast/tickcast/publisher"
 	"github.com/tickcast/tickcast/recovery"
 )
@@ -34,9 +37,22 @@ type pubConfig struct {
 const maxSubscribersWait = 1_000_000
 
 // pointToPoint reports whether an endpoint's transport knows its
-// subscribers (tcp, ipc), as multicast cannot.
-func pointToPoint(endpoint string) bool {
-	return strings.HasPrefix(endpoint, "tcp://") || strings.HasPrefix(endpoint, "ipc://")
+// subscribers (tcp, ipc, inproc, bound or connecting), as multicast cannot.
+func pointToPoint(ep string) bool {
+	_, bare := endpoint.SplitMode(ep)
+	for _, s := range []string{"tcp://", "ipc://", "inproc://"} {
+		if strings.HasPrefix(bare, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// requestReply reports whether a recovery service can answer on ep: tcp://
+// or ipc://.
+func requestReply(ep string) bool {
+	_, bare := endpoint.SplitMode(ep)
+	return strings.HasPrefix(bare, "tcp://") || strings.HasPrefix(bare, "ipc://")
 }
 
 func runPub(ctx context.Context, e *env, args []string) (int, error) {
@@ -95,7 +111,17 @@ func runPub(ctx context.Context, e *env, args []string) (int, error) {
 	fmt.Fprintf(e.stderr, "publishing %s symbols at %s to %v (session %016x)\n",
 		count(uint64(c.symbols)), rateString(c.rate), endpointsOf(pub, skip), pub.Session())
 
-	stopStatus := e.statusLine(func() string {
+	cs := []prometheus.Collector{metrics.NewPublisher(pub)}
+	if srv != nil {
+		cs = append(cs, metrics.NewRecovery(srv))
+	}
+	stopMetrics, err := e.serveMetrics(c.feed.metrics, cs...)
+	if err != nil {
+		pub.Close()
+		return 0, err
+	}
+	defer stopMetrics()
+	stopStatus := e.statusLine(c.feed.status, func() string {
 		s := pub.Stats()
 		return fmt.Sprintf("published %s ticks in %s messages, %s dropped for slow subscribers",
 			count(s.Published), count(s.Messages), count(sinkDrops(s)))

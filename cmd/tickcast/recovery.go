@@ -11,7 +11,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/tickcast/tickcast/endpoint"
+	"github.com/tickcast/tickcast/metrics"
 	"github.com/tickcast/tickcast/recovery"
 	"github.com/tickcast/tickcast/relay"
 )
@@ -116,15 +119,19 @@ func (f *recoveryFlags) check(flag string) error {
 	if f.listen == "" {
 		return nil
 	}
-	if !pointToPoint(f.listen) {
+	if !requestReply(f.listen) {
 		return fmt.Errorf("%w: --%s %q: a recovery service answers on tcp:// or ipc://", errUsage, flag, f.listen)
+	}
+	if mode, _ := endpoint.SplitMode(f.listen); mode == endpoint.Connect {
+		return fmt.Errorf("%w: --%s %q: a recovery service binds; its clients connect", errUsage, flag, f.listen)
 	}
 	return checkEndpoints(flag, true, f.listen)
 }
 
 // open starts the service.
 func (f *recoveryFlags) open(e *env) (*recovery.Server, error) {
-	return recovery.NewServer(f.listen, recovery.WithRetention(f.retention.age, f.retention.bytes),
+	_, listen := endpoint.SplitMode(f.listen) // "@" or nothing: it binds
+	return recovery.NewServer(listen, recovery.WithRetention(f.retention.age, f.retention.bytes),
 		recovery.WithLogger(e.logger))
 }
 
@@ -195,7 +202,18 @@ func runRecovery(ctx context.Context, e *env, args []string) (int, error) {
 			stop() // a line that failed ends the service: its operator should know
 		})
 	}
-	stopStatus := e.statusLine(func() string {
+	cs := []prometheus.Collector{metrics.NewRecovery(srv)}
+	for i, r := range relays {
+		cs = append(cs, metrics.NewRelay(r, metrics.WithLabels(prometheus.Labels{"from": from[i]})))
+	}
+	stopMetrics, err := e.serveMetrics(feed.metrics, cs...)
+	if err != nil {
+		stop()
+		wg.Wait()
+		return 0, err
+	}
+	defer stopMetrics()
+	stopStatus := e.statusLine(feed.status, func() string {
 		st := srv.ServerStats()
 		return fmt.Sprintf("holding %s messages, answered %s requests", count(uint64(st.History.Messages)), count(st.Requests))
 	})

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tickcast/tickcast/endpoint"
+	"github.com/tickcast/tickcast/metrics"
 	"github.com/tickcast/tickcast/publisher"
 	"github.com/tickcast/tickcast/relay"
 	"github.com/tickcast/tickcast/schema"
@@ -76,13 +77,22 @@ func runRelay(ctx context.Context, e *env, args []string) (int, error) {
 	if len(c.topics) > 0 {
 		what = "topics " + strings.Join(c.topics, ", ")
 	}
-	fmt.Fprintf(e.stderr, "relaying %s of %s to %v, dropping %.2f%% of batches\n", what, c.from, eps, c.drop*100)
+	from := c.from
+	if mode, _ := endpoint.SplitMode(c.from); mode == endpoint.Bind {
+		from = "@" + r.Source().Endpoint() // where it listens: publishers connect to it
+	}
+	fmt.Fprintf(e.stderr, "relaying %s of %s to %v, dropping %.2f%% of batches\n", what, from, eps, c.drop*100)
 	if *duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, *duration)
 		defer cancel()
 	}
-	stopStatus := e.statusLine(func() string {
+	stopMetrics, err := e.serveMetrics(c.feed.metrics, metrics.NewRelay(r))
+	if err != nil {
+		return 0, err
+	}
+	defer stopMetrics()
+	stopStatus := e.statusLine(c.feed.status, func() string {
 		s := r.Stats()
 		return fmt.Sprintf("forwarded %s messages (%s ticks), dropped %s batches (%s ticks)",
 			count(s.Forwarded), count(s.Ticks), count(s.Dropped), count(s.DroppedTicks))

@@ -17,6 +17,7 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/tickcast/tickcast/endpoint"
+	"github.com/tickcast/tickcast/metrics"
 	"github.com/tickcast/tickcast/port"
 	"github.com/tickcast/tickcast/subscriber"
 )
@@ -39,6 +40,7 @@ func runSub(ctx context.Context, e *env, args []string) (int, error) {
 	snapshot := fs.Bool("snapshot", false, "with --recovery: start each session from a snapshot, every subscribed topic's last value (\"type\":\"snapshot\" with --json), then the live ticks after it")
 	var feed feedFlags
 	feed.register(fs, true)
+	metricsTopics := fs.Int("metrics-topics", 0, "with --metrics: count ticks and gaps per topic (a topic label) for the first N topics, the rest as topic=\"_other\"")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to this `file`")
 	if err := parse(fs, args); err != nil {
 		return 0, err
@@ -56,6 +58,7 @@ func runSub(ctx context.Context, e *env, args []string) (int, error) {
 		checkRecovery(recov),
 		checkSnapshot(*snapshot, recov),
 		feed.check(),
+		checkInt("metrics-topics", int64(*metricsTopics), 0, 100_000, "want 0 to 100000"),
 	} {
 		if err != nil {
 			return 0, err
@@ -105,7 +108,13 @@ func runSub(ctx context.Context, e *env, args []string) (int, error) {
 	out := newPrinter(e.stdout)
 	defer out.close()
 	t := newTally()
-	stopStatus := e.statusLine(func() string { return t.status(sub.Stats()) })
+	ms := metrics.NewSubscriber(sub, metrics.WithTopics(*metricsTopics))
+	stopMetrics, err := e.serveMetrics(feed.metrics, ms)
+	if err != nil {
+		return 0, err
+	}
+	defer stopMetrics()
+	stopStatus := e.statusLine(feed.status, func() string { return t.status(sub.Stats()) })
 	start := time.Now()
 	var runErr error
 	for *n == 0 || t.ticks < uint64(*n) {
@@ -117,6 +126,9 @@ func runSub(ctx context.Context, e *env, args []string) (int, error) {
 			break
 		}
 		t.add(&ev)
+		if feed.metrics != "" {
+			ms.Observe(ev)
+		}
 		if !*quiet {
 			out.event(&ev, *asJSON)
 		}
@@ -150,7 +162,7 @@ func checkSnapshot(snapshot bool, recov []string) error {
 // checkRecovery checks --recovery endpoints: tcp:// or ipc://.
 func checkRecovery(eps []string) error {
 	for _, ep := range eps {
-		if !pointToPoint(ep) {
+		if !requestReply(ep) {
 			return fmt.Errorf("%w: --recovery %q: a recovery service answers on tcp:// or ipc://", errUsage, ep)
 		}
 	}
