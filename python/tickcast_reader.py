@@ -266,6 +266,9 @@ class Feed(object):
         if typ not in _FEED_TYPES:
             st.decode_errors += 1  # recovery messages are not a feed's
             return out
+        if control != (typ in (HEARTBEAT, END_OF_SESSION)):
+            st.decode_errors += 1  # feed-wide messages on the control topic only, a topic's never
+            return out
         session, stream = m.Session(), m.StreamSeq()
         if not self._plausible_stream(session, stream, now):
             return out
@@ -277,21 +280,18 @@ class Feed(object):
         if self.join == 0 or stream < self.join:
             self.join = stream
         if typ == HEARTBEAT:
-            if control and m.HeartbeatNs() > 0:
+            if m.HeartbeatNs() > 0:
                 hb = m.HeartbeatNs()
                 if MIN_HEARTBEAT_NS <= hb <= MAX_HEARTBEAT_NS:
                     self.heartbeat = hb / 1e9
                 else:
                     st.implausible += 1  # the line keeps its stale timeout
         elif typ == END_OF_SESSION:
-            if control and not self.ended:
+            if not self.ended:
                 self.ended = True
                 self._emit("session_end", session=session)
         elif typ == TOPIC_HEARTBEAT:
-            if not control:
-                self._topic_heartbeat(topic, m, now)
-        elif control:
-            st.decode_errors += 1  # a batch on the control topic
+            self._topic_heartbeat(topic, m, now)
         else:
             self._batch(topic, m, now)
         return out

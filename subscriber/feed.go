@@ -274,7 +274,16 @@ func (f *feed) message(l *line, m *Raw, recv time.Time) {
 	}
 	msg := &f.msg
 	switch msg.Type {
-	case schema.Batch, schema.Heartbeat, schema.TopicHeartbeat, schema.EndOfSession:
+	case schema.Heartbeat, schema.EndOfSession:
+		if !control { // feed-wide messages travel on the control topic only
+			l.stats.decodeErrors.add(1)
+			return
+		}
+	case schema.Batch, schema.TopicHeartbeat:
+		if control { // a topic's messages never do
+			l.stats.decodeErrors.add(1)
+			return
+		}
 	default:
 		// Recovery requests, replies and snapshots are not a feed's: on
 		// a line they are foreign, and change nothing.
@@ -298,9 +307,9 @@ func (f *feed) message(l *line, m *Raw, recv time.Time) {
 		s.join = l.join
 	}
 
-	switch msg.Type {
+	switch msg.Type { // each on its own kind of topic (above)
 	case schema.Heartbeat:
-		if control && msg.Heartbeat > 0 {
+		if msg.Heartbeat > 0 {
 			if hb := time.Duration(msg.Heartbeat); hb >= minHeartbeat && hb <= maxHeartbeat {
 				l.heartbeat = hb
 			} else {
@@ -308,20 +317,12 @@ func (f *feed) message(l *line, m *Raw, recv time.Time) {
 			}
 		}
 	case schema.EndOfSession:
-		if control {
-			l.ended = true
-			f.resolveAll(recv) // this line brings nothing more: stop waiting for it
-			f.maybeEnd(s, l)
-		}
+		l.ended = true
+		f.resolveAll(recv) // this line brings nothing more: stop waiting for it
+		f.maybeEnd(s, l)
 	case schema.TopicHeartbeat:
-		if !control {
-			f.topicHeartbeat(l, s, m.Topic, &msg.Header, recv)
-		}
+		f.topicHeartbeat(l, s, m.Topic, &msg.Header, recv)
 	case schema.Batch:
-		if control {
-			l.stats.decodeErrors.add(1)
-			return
-		}
 		f.batch(l, s, m.Topic, msg, recv)
 	}
 }

@@ -512,3 +512,25 @@ func TestTopicsAreBoundedAndIdleOnesExpire(t *testing.T) {
 	expect(t, ft.batch(a, 7, "B", 9), "ticks B 9") // joined afresh: no gap
 	expect(t, ft.batch(a, 7, "E", 1), "topic-limit A")
 }
+
+// A message on the wrong kind of topic (a session's end or heartbeat on a
+// data topic, a batch or topic heartbeat on the control topic) is a decode
+// error and changes nothing: not the line's session, not its join point,
+// not its heartbeat, not the end of its session.
+func TestAMessageOnTheWrongKindOfTopicChangesNothing(t *testing.T) {
+	ft := newFeedTest(t, 0, "")
+	a := ft.line("A")
+	expect(t, ft.batch(a, 7, "AAPL", 1, 2), "session 7", "ticks AAPL 1,2")
+	expect(t, ft.send(a, "AAPL", schema.Header{Type: schema.EndOfSession, Session: 7}))
+	expect(t, ft.send(a, "AAPL", schema.Header{Type: schema.Heartbeat, Session: 9, Heartbeat: int64(time.Hour)}))
+	expect(t, ft.send(a, schema.ControlTopic, schema.Header{Type: schema.Batch, Session: 9}, 1))
+	expect(t, ft.send(a, schema.ControlTopic, schema.Header{Type: schema.TopicHeartbeat, Session: 7, TopicSeq: 10}))
+	if got := a.stats.decodeErrors.get(); got != 4 {
+		t.Errorf("decode errors = %d, want 4", got)
+	}
+	if a.ended || a.session.id != 7 || a.heartbeat == time.Hour {
+		t.Errorf("the line changed: ended %v, session %d, heartbeat %v", a.ended, a.session.id, a.heartbeat)
+	}
+	expect(t, ft.batch(a, 7, "AAPL", 3), "ticks AAPL 3")
+	expect(t, ft.control(a, schema.EndOfSession, 7, 0), "end 7")
+}
