@@ -1,7 +1,10 @@
 // Package tickcast publishes and subscribes to market-data feeds: ticks with
 // per-topic sequence numbers, batched over ZeroMQ transports (tcp://, ipc://,
-// and PGM multicast: epgm://, pgm://), wire-compatible with libzmq, with
-// exact gap reports, sessions, heartbeats and A/B line arbitration.
+// inproc:// and PGM multicast: epgm://, pgm://), wire-compatible with libzmq,
+// with exact gap reports, sessions, heartbeats and A/B line arbitration.
+// Either side may bind or connect, with CZMQ's prefixes: "@tcp://..." binds,
+// ">tcp://..." connects; without one a publisher binds and a subscriber
+// connects.
 //
 // Three calls make a feed. A publisher:
 //
@@ -26,7 +29,7 @@
 // handler needs, so that one import is enough. The layered packages stay for
 // what this one does not offer: custom transports (package port), the PGM
 // sockets' own settings and counters (package endpoint, pgm/...), the wire
-// format (package schema).
+// format (package schema), Prometheus metrics (package metrics).
 package tickcast
 
 import (

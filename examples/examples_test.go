@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -181,5 +182,34 @@ func TestGapsReportsExactlyWhatTheRelayDropped(t *testing.T) {
 	out := run(t, "gaps")
 	if !strings.Contains(out, "exact: true\n") || !strings.Contains(out, "gap: ") {
 		t.Fatalf("gaps printed:\n%s", out)
+	}
+}
+
+// monitored's metrics show the slow handler: it lost ticks (the fast one
+// may too, on a machine busy enough), each handler reported every tick it
+// lost (received + missing = published), and the publisher's sink counted
+// drops.
+func TestMonitoredShowsTheSlowHandler(t *testing.T) {
+	out := run(t, "monitored")
+	value := func(series string) int {
+		m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\d+)$`).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("no %s in:\n%s", series, out)
+		}
+		n, _ := strconv.Atoi(m[1])
+		return n
+	}
+	for _, h := range []string{"fast", "slow"} {
+		got := value(`tickcast_subscriber_ticks_total{handler="` + h + `"}`)
+		missing := value(`tickcast_subscriber_missing_ticks_total{handler="` + h + `"}`)
+		if got+missing != 10_000 {
+			t.Errorf("the %s handler: %d received + %d missing != 10,000 published", h, got, missing)
+		}
+		if h == "slow" && missing == 0 {
+			t.Errorf("the slow handler lost nothing:\n%s", out)
+		}
+	}
+	if value(`tickcast_sink_dropped_messages_total{endpoint="inproc://quotes"}`) == 0 {
+		t.Errorf("the publisher counted no drops:\n%s", out)
 	}
 }
