@@ -6,10 +6,14 @@ package subscriber
 // every test knows exactly what the subscriber has read.
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -556,5 +560,44 @@ func TestRecoveryMessagesOnALineAreForeign(t *testing.T) {
 	}
 	if st := s.Stats(); st.Total.DecodeErrors != 2 || st.Total.Implausible != 0 {
 		t.Fatalf("stats %+v", st.Total)
+	}
+}
+
+// A feed handler's log shows the troubles of its lines, with the line's
+// endpoint and index and the session as attributes: a line going down at
+// Warn, and gaps at Warn, at most one line every ten seconds with the
+// count of the others.
+func TestTroublesAreLoggedWithTheLineAndSession(t *testing.T) {
+	var logs bytes.Buffer
+	el := newEventLog(slog.New(slog.NewJSONHandler(&logs, nil)), []string{"tcp://a:1", "tcp://b:2"})
+	el.event(&Event{Kind: EventLineDown, Line: "tcp://b:2", Session: 0xab, Detail: "connection reset"})
+	for i := range 5 {
+		el.event(&Event{Kind: EventGap, Line: "tcp://a:1", Session: 0xab, Topic: []byte("AAPL"),
+			Gap: Gap{Expected: uint64(10 * i), Received: uint64(10*i + 2), Missing: 2}})
+	}
+	el.event(&Event{Kind: EventSessionStart, Line: "tcp://a:1", Session: 0xab}) // Debug: not shown
+	var recs []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("%q: %v", l, err)
+		}
+		recs = append(recs, m)
+	}
+	if len(recs) != 2 {
+		t.Fatalf("want the line down and one gap logged, got:\n%s", logs.String())
+	}
+	down, gap := recs[0], recs[1]
+	if down["level"] != "WARN" || down["endpoint"] != "tcp://b:2" || down["line"] != 1.0 || down["session"] != "00000000000000ab" {
+		t.Errorf("line down: %v", down)
+	}
+	if gap["level"] != "WARN" || gap["topic"] != "AAPL" || gap["missing"] != 2.0 || gap["gaps_since_logged"] != 1.0 {
+		t.Errorf("gap: %v", gap)
+	}
+	// Ten seconds on, the next gap is logged with the four not logged.
+	el.gaps.Reset()
+	el.event(&Event{Kind: EventGap, Line: "tcp://a:1", Session: 0xab, Topic: []byte("MSFT"), Gap: Gap{Expected: 1, Received: 4, Missing: 3}})
+	if !strings.Contains(logs.String(), `"gaps_since_logged":5,"missing_since_logged":11`) {
+		t.Errorf("the next gap logged does not count the others:\n%s", logs.String())
 	}
 }

@@ -185,6 +185,7 @@ type Subscriber struct {
 	stopWatch func() bool
 
 	changed   atomic.Bool // changes is not empty
+	evlog     *eventLog
 	closed    atomic.Bool
 	done      chan struct{}
 	closeOnce sync.Once
@@ -285,9 +286,12 @@ func New(ctx context.Context, opts ...Option) (*Subscriber, error) {
 		go s.recoveryClient()
 	}
 	now := time.Now()
+	var endpoints []string
 	for _, src := range cfg.sources {
 		s.lines = append(s.lines, s.feed.addLine(src.Endpoint(), now))
+		endpoints = append(endpoints, src.Endpoint())
 	}
+	s.evlog = newEventLog(cfg.logger, endpoints)
 	// The control topic carries heartbeats and session ends: every
 	// subscriber needs it, whatever it asked for. It goes last, and all of
 	// them together where the source can (zmtp: one write), so that a
@@ -393,7 +397,11 @@ func (s *Subscriber) Next(ctx context.Context) (Event, error) {
 	f := s.feed
 	for {
 		if f.pending() {
-			return f.pop(), nil
+			ev := f.pop()
+			if ev.Kind != EventTicks {
+				s.evlog.event(&ev)
+			}
+			return ev, nil
 		}
 		if s.recReady.Load() {
 			s.applyRecovery()
