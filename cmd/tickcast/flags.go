@@ -222,6 +222,10 @@ func (l *logFlags) apply(e *env) error {
 		e.logger = slog.New(slog.NewTextHandler(e.stderr, opts))
 	case "json":
 		e.logger = slog.New(slog.NewJSONHandler(e.stderr, opts))
+		// What a command says about its progress (where it publishes,
+		// its status lines) is for whoever watches stderr whatever the
+		// level: records at Info, so that stderr is JSON throughout.
+		e.notices = slog.New(slog.NewJSONHandler(e.stderr, nil))
 	default:
 		return fmt.Errorf("%w: --log-format %q: text or json", errUsage, l.format)
 	}

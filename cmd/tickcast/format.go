@@ -99,13 +99,16 @@ func (e *env) statusLine(every time.Duration, line func() string) (stop func()) 
 		for {
 			select {
 			case now := <-t.C:
-				if e.stderrTTY {
+				switch {
+				case e.notices != nil:
+					e.notices.Info("status", "status", line())
+				case e.stderrTTY:
 					fmt.Fprintf(e.stderr, "\r\x1b[K%s", line())
-				} else {
+				default:
 					fmt.Fprintf(e.stderr, "%s %s\n", now.Format("15:04:05.000"), line())
 				}
 			case <-done:
-				if e.stderrTTY {
+				if e.stderrTTY && e.notices == nil {
 					fmt.Fprint(e.stderr, "\r\x1b[K")
 				}
 				return
@@ -113,4 +116,15 @@ func (e *env) statusLine(every time.Duration, line func() string) (stop func()) 
 		}
 	}()
 	return func() { close(done); wg.Wait() }
+}
+
+// notice tells whoever watches stderr how the command is getting on (where
+// it publishes, what it waits for): a line of text, or, with --log-format
+// json, a log record at Info (whatever --log-level says).
+func (e *env) notice(format string, args ...any) {
+	if e.notices != nil {
+		e.notices.Info(fmt.Sprintf(format, args...))
+		return
+	}
+	fmt.Fprintf(e.stderr, format+"\n", args...)
 }

@@ -63,6 +63,10 @@ type env struct {
 	stdout, stderr io.Writer
 	stderrTTY      bool
 	logger         *slog.Logger
+	// notices, if set (--log-format json), takes what a command says
+	// about its progress on stderr, as log records; otherwise it is
+	// printed as text (notice).
+	notices *slog.Logger
 	flags          *cmdFlags // the last command's, once it made them (tests read them)
 }
 
@@ -121,6 +125,9 @@ func run(ctx context.Context, e *env, args []string) int {
 			}
 			fmt.Fprintf(e.stderr, "tickcast %s: %s\nRun '%s' for usage.\n", c.name, msg, hint)
 			return exitUsage
+		case err != nil && e.notices != nil:
+			e.notices.Error("tickcast "+c.name+" failed", "err", err)
+			return exitFailure
 		case err != nil:
 			fmt.Fprintf(e.stderr, "tickcast %s: %v\n", c.name, err)
 			return exitFailure

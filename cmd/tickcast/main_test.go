@@ -226,7 +226,7 @@ func logLines(t *testing.T, stderr string) []map[string]any {
 	t.Helper()
 	var recs []map[string]any
 	for _, line := range strings.Split(stderr, "\n") {
-		if !strings.HasPrefix(line, "{") {
+		if line == "" {
 			continue
 		}
 		var m map[string]any
@@ -243,8 +243,9 @@ func logLines(t *testing.T, stderr string) []map[string]any {
 	return recs
 }
 
-// --log-format json: the log records are JSON objects on stderr, one a
-// line, with the session (and endpoints) as attributes; text is
+// --log-format json: stderr is JSON objects, one a line: the log records,
+// with the session (and endpoints) as attributes, and what the command says
+// of its progress, as records at Info whatever the level; text is
 // key=value.
 func TestLogFormat(t *testing.T) {
 	args := []string{"pub", "--endpoint", "tcp://127.0.0.1:0", "--count", "100", "--rate", "0", "--symbols", "2", "--log-level", "debug"}
@@ -273,10 +274,24 @@ func TestLogFormat(t *testing.T) {
 		regexp.MustCompile(`(?m)^\{`).MatchString(stderr) {
 		t.Errorf("--log-format text: exit %d, stderr:\n%s", code, stderr)
 	}
-	// The default level, warn, says nothing on a run that goes well.
+	// The default level, warn, logs nothing on a run that goes well: the
+	// progress notices only.
 	code, _, stderr = tickcast(context.Background(), "pub", "--endpoint", "tcp://127.0.0.1:0", "--count", "10", "--log-format", "json")
-	if code != exitOK || len(logLines(t, stderr)) != 0 {
+	recs := logLines(t, stderr)
+	if code != exitOK || len(recs) == 0 {
 		t.Errorf("--log-level warn: exit %d, stderr:\n%s", code, stderr)
+	}
+	for _, r := range recs {
+		if r["level"] != "INFO" || !strings.HasPrefix(r["msg"].(string), "publishing ") {
+			t.Errorf("--log-level warn, a run that goes well: %v", r)
+		}
+	}
+	// A failure is a record at Error.
+	busy := startPub(t)
+	code, _, stderr = tickcast(context.Background(), "pub", "--endpoint", busy, "--count", "10", "--log-format", "json")
+	recs = logLines(t, stderr)
+	if code != exitFailure || len(recs) != 1 || recs[0]["level"] != "ERROR" || !strings.Contains(recs[0]["err"].(string), "address already in use") {
+		t.Errorf("a failure: exit %d, stderr:\n%s", code, stderr)
 	}
 }
 

@@ -41,6 +41,6 @@ func (e *env) serveMetrics(addr string, cs ...prometheus.Collector) (stop func()
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(e.stderr, "metrics at %s\n", srv.URL())
+	e.notice("metrics at %s", srv.URL())
 	return func() { srv.Close() }, nil
 }

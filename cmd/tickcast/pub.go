@@ -106,9 +106,9 @@ func runPub(ctx context.Context, e *env, args []string) (int, error) {
 	skip := ""
 	if srv != nil {
 		skip = srv.Endpoint()
-		fmt.Fprintf(e.stderr, "serving recovery on %s (%v, %s)\n", skip, c.recovery.retention.age, sizeString(c.recovery.retention.bytes))
+		e.notice("serving recovery on %s (%v, %s)", skip, c.recovery.retention.age, sizeString(c.recovery.retention.bytes))
 	}
-	fmt.Fprintf(e.stderr, "publishing %s symbols at %s to %v (session %016x)\n",
+	e.notice("publishing %s symbols at %s to %v (session %016x)",
 		count(uint64(c.symbols)), rateString(c.rate), endpointsOf(pub, skip), pub.Session())
 
 	cs := []prometheus.Collector{metrics.NewPublisher(pub)}
@@ -128,7 +128,7 @@ func runPub(ctx context.Context, e *env, args []string) (int, error) {
 	})
 	sleep(ctx, *delay)
 	if *waitSubs > 0 {
-		fmt.Fprintf(e.stderr, "waiting for %s subscribers\n", count(uint64(*waitSubs)))
+		e.notice("waiting for %s subscribers", count(uint64(*waitSubs)))
 		if err := pub.WaitSubscribers(ctx, *waitSubs); err != nil && ctx.Err() == nil {
 			pub.Close()
 			return 0, err
@@ -171,7 +171,7 @@ func runPub(ctx context.Context, e *env, args []string) (int, error) {
 		// Subscribers may ask for the last ticks after the end of the
 		// session: the service answers a while longer.
 		if c.recovery.linger > 0 {
-			fmt.Fprintf(e.stderr, "serving recovery for %v more\n", c.recovery.linger)
+			e.notice("serving recovery for %v more", c.recovery.linger)
 			sleep(ctx, c.recovery.linger)
 		}
 		srv.Close()

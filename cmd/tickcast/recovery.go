@@ -185,7 +185,7 @@ func runRecovery(ctx context.Context, e *env, args []string) (int, error) {
 		}
 		relays = append(relays, relay.New(src, nil, srv))
 	}
-	fmt.Fprintf(e.stderr, "keeping %v (%v, %s) and answering on %s\n", []string(from), rf.retention.age,
+	e.notice("keeping %v (%v, %s) and answering on %s", []string(from), rf.retention.age,
 		sizeString(rf.retention.bytes), srv.Endpoint())
 	if *duration > 0 {
 		var cancel context.CancelFunc

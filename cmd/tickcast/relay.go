@@ -81,7 +81,7 @@ func runRelay(ctx context.Context, e *env, args []string) (int, error) {
 	if mode, _ := endpoint.SplitMode(c.from); mode == endpoint.Bind {
 		from = "@" + r.Source().Endpoint() // where it listens: publishers connect to it
 	}
-	fmt.Fprintf(e.stderr, "relaying %s of %s to %v, dropping %.2f%% of batches\n", what, from, eps, c.drop*100)
+	e.notice("relaying %s of %s to %v, dropping %.2f%% of batches", what, from, eps, c.drop*100)
 	if *duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, *duration)
