@@ -67,7 +67,7 @@ type env struct {
 	// about its progress on stderr, as log records; otherwise it is
 	// printed as text (notice).
 	notices *slog.Logger
-	flags          *cmdFlags // the last command's, once it made them (tests read them)
+	flags   *cmdFlags // the last command's, once it made them (tests read them)
 }
 
 func commands() []command {
