@@ -291,7 +291,7 @@ func TestAPGMLineExportsItsTransportCounters(t *testing.T) {
 	if v := f.Value(t, "tickcast_pgm_odata_received_total", "endpoint", line, "line", "0"); v == 0 {
 		t.Error("tickcast_pgm_odata_received_total = 0")
 	}
-	for _, name := range []string{"tickcast_pgm_naks_sent_total", "tickcast_pgm_lost_sqns_total", "tickcast_pgm_naks_received_total"} {
+	for _, name := range []string{"tickcast_pgm_naks_sent_total", "tickcast_pgm_lost_sqns_total", "tickcast_pgm_naks_received_total", "tickcast_pgm_queued_batches"} {
 		f.Value(t, name, "endpoint", line)
 	}
 	// Multicast cannot count its subscribers: no peer gauges.

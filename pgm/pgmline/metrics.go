@@ -47,6 +47,7 @@ func (s *Sender) AppendMetrics(dst []port.Metric) []port.Metric {
 // what it dropped.
 func (s *Receiver) AppendMetrics(dst []port.Metric) []port.Metric {
 	st := s.sub.Stats()
+	queued, capacity := s.sub.Queued()
 	r := st.Receiver.Receiver
 	lost := r.LostNCFRetries + r.LostDataRetries + r.LostTrail + r.LostNoSPM + r.LostUnusable +
 		r.LostExpired + r.LostEvicted + r.LostJumped + r.LostFin
@@ -74,5 +75,7 @@ func (s *Receiver) AppendMetrics(dst []port.Metric) []port.Metric {
 		counter("pgm_stalls_total", "Rounds that ended with the application's queue full.", st.Receiver.Stalls),
 		counter("pgm_malformed_messages_total", "Malformed ZeroMQ frames in the PGM stream (the stream resynchronised).", st.Malformed),
 		counter("pgm_discarded_messages_total", "Messages cut by loss, dropped whole.", st.Discarded),
+		gauge("pgm_queued_batches", "Batches of messages decoded and waiting for the application now.", float64(queued)),
+		gauge("pgm_queue_capacity_batches", "How many batches may wait for the application; a queue that stays full overruns the PGM window.", float64(capacity)),
 	)
 }

@@ -294,6 +294,11 @@ func (s *Sub) Wake() {
 	}
 }
 
+// Queued returns how many batches wait for Next now, and how many may
+// (SubConfig.Queue): a queue that stays full is an application that does
+// not keep up, and the PGM window behind it overruns next.
+func (s *Sub) Queued() (batches, capacity int) { return len(s.ready), cap(s.ready) }
+
 // Stats returns the counters.
 func (s *Sub) Stats() SubStats {
 	s.mu.Lock()
