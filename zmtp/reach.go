@@ -39,7 +39,7 @@ func (d *dialFailures) failed(log *slog.Logger, endpoint string, err error, retr
 	}
 	if retry > 0 {
 		log.Warn("zmtp: cannot connect; retrying", "endpoint", endpoint, "err", err,
-			"every", retry, "failed_attempts", fails, "not_logged", more)
+			"retry_every", retry.String(), "failed_attempts", fails, "not_logged", more)
 		return
 	}
 	log.Warn("zmtp: cannot connect", "endpoint", endpoint, "err", err, "failed_attempts", fails, "not_logged", more)
