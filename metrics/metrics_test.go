@@ -3,14 +3,18 @@ package metrics_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tickcast/tickcast"
 	"github.com/tickcast/tickcast/endpoint"
@@ -20,6 +24,7 @@ import (
 	"github.com/tickcast/tickcast/publisher"
 	"github.com/tickcast/tickcast/relay"
 	"github.com/tickcast/tickcast/schema"
+	"github.com/tickcast/tickcast/subscriber"
 	"github.com/tickcast/tickcast/zmtp"
 )
 
@@ -345,5 +350,57 @@ func TestAFloodOfScrapesIsAnsweredAndCloseReturns(t *testing.T) {
 	}
 	if _, err := http.Get(srv.URL()); err == nil {
 		t.Error("the server still answers after Close")
+	}
+}
+
+// Observe may see new topics while Prometheus scrapes: every topic up to
+// the limit has its own series once, the rest are under _other, and the
+// race detector finds nothing.
+func TestTopicsSeenWhileScrapingAreEachCountedOnce(t *testing.T) {
+	sub, err := tickcast.Subscribe(context.Background(), "inproc://topics-while-scraping", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	const limit, topics = 2000, 3000
+	m := metrics.NewSubscriber(sub, metrics.WithTopics(limit))
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(m)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range topics {
+			m.Observe(subscriber.Event{Kind: subscriber.EventTicks, Topic: fmt.Appendf(nil, "T%04d", i), Ticks: make([]schema.Tick, 1)})
+			runtime.Gosched()
+		}
+	}()
+	for scraping := true; scraping; {
+		select {
+		case <-done:
+			scraping = false
+		default:
+		}
+		if _, err := reg.Gather(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != "tickcast_topic_ticks_total" {
+			continue
+		}
+		if len(f.Metric) != limit+1 {
+			t.Errorf("%d topic series, want %d and %s", len(f.Metric), limit, metrics.OtherTopics)
+		}
+		var sum float64
+		for _, s := range f.Metric {
+			sum += s.GetCounter().GetValue()
+		}
+		if sum != topics {
+			t.Errorf("the topics' ticks add up to %v, want %d", sum, topics)
+		}
 	}
 }

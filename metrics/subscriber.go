@@ -113,7 +113,8 @@ func (m *Subscriber) topic(topic []byte) *topicCounters {
 	}
 	t := &topicCounters{topic: string(topic)}
 	m.topics[t.topic] = t
-	list := append(*m.list.Load(), t)
+	old := *m.list.Load()
+	list := append(old[:len(old):len(old)], t) // a new array: Collect may be reading the old one
 	m.list.Store(&list)
 	return t
 }
@@ -176,12 +177,18 @@ func (m *Subscriber) Collect(ch chan<- prometheus.Metric) {
 	m.latency.Collect(ch)
 	m.recover.Collect(ch)
 	if m.cfg.maxTopics > 0 {
-		list := *m.list.Load()
-		for _, t := range append(list, m.other) {
-			e.counter(ch, "tickcast_topic_ticks_total", "Ticks delivered on a topic (WithTopics).", t.ticks.Load(), "topic", t.topic)
-			e.counter(ch, "tickcast_topic_gaps_total", "Gaps reported on a topic (WithTopics).", t.gaps.Load(), "topic", t.topic)
-			e.counter(ch, "tickcast_topic_missing_ticks_total", "Ticks lost on a topic (WithTopics).", t.missing.Load(), "topic", t.topic)
-			e.counter(ch, "tickcast_topic_recovered_ticks_total", "Ticks recovered on a topic (WithTopics).", t.recovered.Load(), "topic", t.topic)
+		// The list is Observe's to append to: read it, never append to it.
+		for _, t := range *m.list.Load() {
+			m.collectTopic(ch, t)
 		}
+		m.collectTopic(ch, m.other)
 	}
+}
+
+func (m *Subscriber) collectTopic(ch chan<- prometheus.Metric, t *topicCounters) {
+	e := m.e
+	e.counter(ch, "tickcast_topic_ticks_total", "Ticks delivered on a topic (WithTopics).", t.ticks.Load(), "topic", t.topic)
+	e.counter(ch, "tickcast_topic_gaps_total", "Gaps reported on a topic (WithTopics).", t.gaps.Load(), "topic", t.topic)
+	e.counter(ch, "tickcast_topic_missing_ticks_total", "Ticks lost on a topic (WithTopics).", t.missing.Load(), "topic", t.topic)
+	e.counter(ch, "tickcast_topic_recovered_ticks_total", "Ticks recovered on a topic (WithTopics).", t.recovered.Load(), "topic", t.topic)
 }
