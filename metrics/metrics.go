@@ -15,9 +15,9 @@
 // Names follow Prometheus's conventions: tickcast_ and the layer
 // (publisher, sink, subscriber, line, relay, recovery), base units (bytes,
 // seconds), _total for counters. Labels are bounded: endpoint and line name
-// the sinks and lines a process opened; peer, a TCP publisher's connected
-// subscribers (bounded by its peer limit); topic only with WithTopics, and
-// at most that many topics. The metrics a transport keeps of its own (a PGM
+// the sinks and lines a process opened; peer, the (at most 10) subscribers
+// a sink dropped the most messages for; topic only with WithTopics, and at
+// most that many topics. The metrics a transport keeps of its own (a PGM
 // line's NAKs, repairs and losses) are exported as tickcast_pgm_... and
 // tickcast_zmtp_..., from port.Instrumented.
 //
@@ -130,7 +130,7 @@ func (e *emitter) sink(ch chan<- prometheus.Metric, s port.SinkStats, errors uin
 	e.counter(ch, "tickcast_sink_messages_total", "Messages a sink accepted.", s.Messages, "endpoint", ep)
 	e.counter(ch, "tickcast_sink_bytes_total", "Bytes of the messages a sink accepted (topic and body).", s.Bytes, "endpoint", ep)
 	e.counter(ch, "tickcast_sink_dropped_messages_total",
-		"Message copies a sink could not deliver to a subscriber: over its high-water mark (a slow consumer), or gone with them queued.", s.Dropped, "endpoint", ep)
+		"Messages a sink did not deliver: for a subscriber over its high-water mark or gone with them queued (tcp, ipc, inproc), or ahead of the rate limit (epgm, pgm).", s.Dropped, "endpoint", ep)
 	e.counter(ch, "tickcast_sink_errors_total", "Errors a sink returned.", errors, "endpoint", ep)
 	if s.Peers >= 0 {
 		e.gauge(ch, "tickcast_sink_peers", "Subscribers connected to a sink now.", float64(s.Peers), "endpoint", ep)

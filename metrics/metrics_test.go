@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -178,12 +179,19 @@ func TestTheMetricsOfALossyFeedAreItsCountersAndPassPromtool(t *testing.T) {
 }
 
 // A subscriber that stops reading shows as the one whose drops grow: the
-// TCP publisher's metrics name it by its address, next to one that keeps
-// up and loses nothing.
+// publisher's metrics name it (by its address over TCP, by its
+// connection's number over IPC, where peers have no address), and give no
+// series to one that has lost nothing.
 func TestASlowSubscriberIsNamedByItsDrops(t *testing.T) {
+	for _, ep := range []string{"tcp://127.0.0.1:0", "ipc://" + filepath.Join(t.TempDir(), "feed")} {
+		t.Run(ep[:3], func(t *testing.T) { slowSubscriber(t, ep) })
+	}
+}
+
+func slowSubscriber(t *testing.T, ep string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	sink, err := zmtp.Listen("tcp://127.0.0.1:0", zmtp.WithSendHWM(10), zmtp.WithSendBuffer(64<<10))
+	sink, err := zmtp.Listen(ep, zmtp.WithSendHWM(10), zmtp.WithSendBuffer(64<<10))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +200,8 @@ func TestASlowSubscriberIsNamedByItsDrops(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pub.Close()
-	stalled, err := zmtp.Dial(sink.Endpoint()) // subscribes and never reads
+	ep = sink.Endpoint()
+	stalled, err := zmtp.Dial(ep) // subscribes and never reads
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +212,16 @@ func TestASlowSubscriberIsNamedByItsDrops(t *testing.T) {
 	if err := sink.WaitSubscribers(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	stalledAddr := sink.Peers()[0].Addr
+	stalledPeer := sink.Peers()[0]
+	// Another subscriber, to a topic not published: it loses nothing.
+	other, err := tickcast.Subscribe(ctx, ep, []string{"MSFT"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := sink.WaitSubscribers(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
 
 	reg := metrics.NewRegistry()
 	reg.MustRegister(metrics.NewPublisher(pub))
@@ -214,7 +232,15 @@ func TestASlowSubscriberIsNamedByItsDrops(t *testing.T) {
 	defer srv.Close()
 
 	tick := tickcast.Tick{Kind: tickcast.Trade, Price: 1, Size: 1}
-	for i := 0; sink.Peers()[0].Dropped == 0; i++ {
+	dropped := func() uint64 {
+		for _, pe := range sink.Peers() {
+			if pe.ID == stalledPeer.ID {
+				return pe.Dropped
+			}
+		}
+		return 0
+	}
+	for i := 0; dropped() == 0; i++ {
 		if i == 1_000_000 {
 			t.Fatal("a subscriber that never reads lost nothing")
 		}
@@ -222,17 +248,24 @@ func TestASlowSubscriberIsNamedByItsDrops(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 	}
-	f := promtest.Parse(t, promtest.Scrape(t, srv.URL()))
-	ep := sink.Endpoint()
-	dropped := f.Value(t, "tickcast_zmtp_subscriber_dropped_messages_total", "endpoint", ep, "peer", stalledAddr)
-	if dropped == 0 {
+	text := promtest.Scrape(t, srv.URL())
+	promtest.Lint(t, text)
+	f := promtest.Parse(t, text)
+	label := stalledPeer.Addr
+	if strings.HasPrefix(ep, "ipc://") {
+		label = fmt.Sprintf("conn#%d", stalledPeer.ID)
+	}
+	if got := f.Value(t, "tickcast_sink_subscriber_dropped_messages_total", "endpoint", ep, "peer", label); got == 0 {
 		t.Errorf("the stalled subscriber's drops: 0")
 	}
-	if got := f.Value(t, "tickcast_sink_dropped_messages_total", "endpoint", ep); got < dropped {
-		t.Errorf("the sink's drops %v < the stalled subscriber's %v", got, dropped)
+	if n := len(f["tickcast_sink_subscriber_dropped_messages_total"].GetMetric()); n != 1 {
+		t.Errorf("%d subscribers have series, want the slow one only:\n%s", n, grep(text, "peer="))
 	}
-	if got := f.Value(t, "tickcast_sink_subscribed_peers", "endpoint", ep); got != 1 {
-		t.Errorf("subscribed peers = %v, want 1", got)
+	if got := f.Value(t, "tickcast_sink_slow_subscribers", "endpoint", ep); got != 1 {
+		t.Errorf("slow subscribers = %v, want 1", got)
+	}
+	if got := f.Value(t, "tickcast_sink_subscribed_peers", "endpoint", ep); got != 2 {
+		t.Errorf("subscribed peers = %v, want 2", got)
 	}
 }
 
@@ -402,5 +435,43 @@ func TestTopicsSeenWhileScrapingAreEachCountedOnce(t *testing.T) {
 		if sum != topics {
 			t.Errorf("the topics' ticks add up to %v, want %d", sum, topics)
 		}
+	}
+}
+
+// A subscriber that binds, with a publisher that connects to it, both in
+// one registry: the subscriber's line counts its publishers, and the two
+// collectors' metrics go together (promtool is content).
+func TestABindingSubscriberCountsItsPublishers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sub, err := tickcast.Subscribe(ctx, "@tcp://127.0.0.1:0", []string{"AAPL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	ep := sub.Stats().Lines[0].Endpoint
+	pub, err := tickcast.NewPublisher(">" + ep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	if err := pub.WaitSubscribers(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(metrics.NewPublisher(pub), metrics.NewSubscriber(sub))
+	srv, err := metrics.Listen("127.0.0.1:0", reg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	text := promtest.Scrape(t, srv.URL())
+	promtest.Lint(t, text)
+	f := promtest.Parse(t, text)
+	if got := f.Value(t, "tickcast_zmtp_publishers", "line", "0", "endpoint", ep); got != 1 {
+		t.Errorf("publishers = %v, want 1", got)
+	}
+	if got := f.Value(t, "tickcast_sink_subscribed_peers", "endpoint", ep); got != 1 {
+		t.Errorf("the connecting publisher's subscribed peers = %v, want 1", got)
 	}
 }

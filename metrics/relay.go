@@ -38,6 +38,8 @@ func (c *Relay) Collect(ch chan<- prometheus.Metric) {
 	defer c.mu.Unlock()
 	e := c.e
 	e.counter(ch, "tickcast_relay_forwarded_messages_total", "Messages forwarded.", s.Forwarded)
+	e.counter(ch, "tickcast_relay_ticks_total", "Ticks in the messages forwarded.", s.Ticks)
+	e.counter(ch, "tickcast_relay_filtered_messages_total", "Messages on topics not forwarded (SetTopics), skipped.", s.Filtered)
 	e.counter(ch, "tickcast_relay_dropped_batches_total", "Batches dropped on purpose (--drop).", s.Dropped)
 	e.counter(ch, "tickcast_relay_dropped_ticks_total", "Ticks in the batches dropped on purpose.", s.DroppedTicks)
 	if src := c.r.Source(); src != nil {

@@ -41,7 +41,8 @@ func NewRegistry() *prometheus.Registry {
 
 // Listen serves g's metrics at http://addr/metrics (addr is host:port; port
 // 0 takes a free one, see Addr) until Close. At most four scrapes run at
-// once, others wait (or get 503 past a timeout); slow clients are cut off.
+// once: others get 503 (Service Unavailable) at once; a scrape that takes
+// more than 10 s gets 503 too, and slow clients are cut off.
 // Errors gathering are logged to logger (nil: slog.Default()).
 func Listen(addr string, g prometheus.Gatherer, logger *slog.Logger) (*Server, error) {
 	if logger == nil {

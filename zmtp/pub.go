@@ -164,6 +164,7 @@ func WithPubLogger(l *slog.Logger) PubOption { return func(p *Pub) { p.log = l }
 // the messages whose topic matches its subscriptions. It implements
 // port.Sink and port.SubscriberWaiter.
 type Pub struct {
+	nextID           atomic.Uint64 // numbers the connections
 	endpoint         string
 	ln               net.Listener
 	hwm              int
@@ -423,7 +424,7 @@ func (p *Pub) open(c net.Conn) {
 // has counted in conns: it returns its peer, or nil if the Pub has closed
 // (c is closed then).
 func (p *Pub) serve(c net.Conn, dialled bool) *peer {
-	pe := &peer{pub: p, conn: c, addr: c.RemoteAddr().String(), dialled: dialled, seen: make(map[string]struct{}),
+	pe := &peer{pub: p, conn: c, addr: c.RemoteAddr().String(), id: p.nextID.Add(1), dialled: dialled, seen: make(map[string]struct{}),
 		wake: make(chan struct{}, 1), done: make(chan struct{})}
 	p.mu.Lock()
 	if p.closed.Load() {
@@ -582,7 +583,8 @@ func (p *Pub) PubStats() PubStats {
 
 // PeerStats describe one connected subscriber.
 type PeerStats struct {
-	Addr          string
+	Addr          string // the peer's address (a unix socket's peers have none to tell them apart)
+	ID            uint64 // the connection's number at this Pub, from 1
 	Subscriptions int    // distinct prefixes
 	Queued        int    // messages waiting for it
 	QueuedBytes   int    // their bytes
@@ -598,7 +600,7 @@ func (p *Pub) Peers() []PeerStats {
 	var out []PeerStats
 	for _, pe := range peers {
 		pe.mu.Lock()
-		out = append(out, PeerStats{Addr: pe.addr, Subscriptions: pe.subs.Len(),
+		out = append(out, PeerStats{Addr: pe.addr, ID: pe.id, Subscriptions: pe.subs.Len(),
 			Queued: pe.q.msgs + pe.writingMsgs, QueuedBytes: pe.q.bytes + pe.writingBytes, Dropped: pe.dropped})
 		pe.mu.Unlock()
 	}
@@ -649,7 +651,8 @@ type peer struct {
 	pub     *Pub
 	conn    net.Conn
 	addr    string
-	dialled bool // the Pub connected to it (DialPub)
+	id      uint64 // the connection's number at this Pub, from 1
+	dialled bool   // the Pub connected to it (DialPub)
 	wake    chan struct{}
 	done    chan struct{}
 	once    sync.Once

@@ -305,16 +305,16 @@ func (v *view) sinks() {
 	}
 	fmt.Fprintln(v.w)
 	t.write(v.w)
-	// Subscribers of TCP sinks that lost messages: the slow ones.
+	// Subscribers that sinks dropped messages for: the slow ones.
 	var slow []string
-	for _, s := range v.cur.series("tickcast_zmtp_subscriber_dropped_messages_total") {
+	for _, s := range v.cur.series("tickcast_sink_subscriber_dropped_messages_total") {
 		ep, peer := s.labels["endpoint"], s.labels["peer"]
-		q, _ := v.cur.get("tickcast_zmtp_subscriber_queued_messages", "endpoint", ep, "peer", peer)
+		q, _ := v.cur.get("tickcast_sink_subscriber_queued_messages", "endpoint", ep, "peer", peer)
 		if s.value == 0 {
 			continue
 		}
 		slow = append(slow, fmt.Sprintf("  slow subscriber %s on %s: %s queued, dropped %s",
-			peer, ep, count(uint64(q)), v.n("tickcast_zmtp_subscriber_dropped_messages_total", "endpoint", ep, "peer", peer)))
+			peer, ep, count(uint64(q)), v.n("tickcast_sink_subscriber_dropped_messages_total", "endpoint", ep, "peer", peer)))
 	}
 	sort.Strings(slow)
 	for _, s := range slow {
