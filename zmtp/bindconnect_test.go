@@ -5,6 +5,7 @@ package zmtp
 // (WaitSubscribers, Stats, Peers, a message), each under the safety net.
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -545,5 +546,55 @@ func TestARequesterLogsAnUnreachableEndpointRateLimited(t *testing.T) {
 	q2.Request(done, []byte("q"))
 	if buf.String() != before {
 		t.Fatalf("a cancelled Request was logged:\n%s", strings.TrimPrefix(buf.String(), before))
+	}
+}
+
+// A publisher that sends a flood of the smallest messages (one empty
+// frame, 2 bytes each) gets them all through a binding Sub, in order, and
+// no segment carries more than maxSegmentMessages: what a message costs
+// beyond its bytes stays bounded.
+func TestABindingSubBoundsTheMessagesOfASegment(t *testing.T) {
+	sub, err := ListenSub("tcp://127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	if err := sub.Subscribe(nil); err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", strings.TrimPrefix(sub.Endpoint(), "tcp://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := handshake(c, typePub); err != nil {
+		t.Fatal(err)
+	}
+	const n = 50_000
+	flood := bytes.Repeat([]byte{0, 0}, n) // n messages of one empty frame
+	go c.Write(flood)
+	got := 0
+	for deadline := time.Now().Add(20 * time.Second); got < n && time.Now().Before(deadline); {
+		b, err := sub.Next(time.Now().Add(100 * time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b.Msgs) > maxBatchSegments*maxSegmentMessages {
+			t.Fatalf("a batch of %d messages", len(b.Msgs))
+		}
+		for _, m := range b.Msgs {
+			if m.Frames != 1 || len(m.Topic) != 0 {
+				t.Fatalf("message %d: %+v", got, m)
+			}
+			got++
+		}
+	}
+	if got != n {
+		t.Fatalf("got %d of %d messages", got, n)
+	}
+	for _, seg := range sub.srv.held {
+		if cap(seg.msgs) > 2*maxSegmentMessages { // append's growth beyond the bound, no more
+			t.Errorf("a segment holds room for %d messages", cap(seg.msgs))
+		}
 	}
 }

@@ -18,7 +18,11 @@ package zmtp
 // Everything a publisher can make a binding Sub hold is bounded:
 // connections (WithMaxPublishers, handshakes included), and per connection
 // segmentsPerConn buffers, each of listenBuffer bytes, or as much as the
-// largest message allows (WithMaxMessage) while one that large is read.
+// largest message allows (WithMaxMessage) while one that large is read,
+// and each with at most maxSegmentMessages messages. A connection that
+// sends nothing holds its place until it closes: WithMaxPublishers of them
+// keep other publishers out (a publisher with nothing to say may be silent
+// for as long as it likes, as libzmq's are).
 // A connection that breaks the protocol or the bounds is cut off, counted
 // and logged (at Warn, at most every 10 s).
 
@@ -53,6 +57,11 @@ const (
 	// maxBatchSegments bounds the segments one Next merges into its batch
 	// (and holds until the next call).
 	maxBatchSegments = 64
+	// maxSegmentMessages bounds the messages one segment carries: a
+	// message costs its port.Raw (64 bytes) on top of its bytes, and a
+	// publisher can send messages of 2 bytes. Feed messages are far
+	// larger: a 64 KiB segment holds a few hundred of them.
+	maxSegmentMessages = 2048
 	// inQueue is how many segments and line events may wait for Next,
 	// across connections, before their readers wait.
 	inQueue = 256
@@ -310,7 +319,12 @@ func (pc *pubConn) read() error {
 	fr := frameReader{buf: cur.buf, max: s.maxMsg, maxFrames: maxMessageFrames}
 	var readAt time.Time
 	for {
+		full := false // the segment has maxSegmentMessages: more may be parsed
 		for {
+			if len(cur.msgs) == maxSegmentMessages {
+				full = true
+				break
+			}
 			m, _, ok, err := fr.next()
 			if err != nil {
 				return l.cutOff(pc, err)
@@ -352,6 +366,9 @@ func (pc *pubConn) read() error {
 				return ErrClosed
 			}
 			cur = next
+			if full {
+				continue // parse what the buffer holds before reading more
+			}
 		}
 		n, err := fr.fill(pc.conn)
 		if n > 0 {
@@ -455,10 +472,11 @@ func (l *subServer) unsubscribe(prefix []byte) error {
 // a publisher that does not read what its subscribers send is dropped (its
 // reader then sees the connection closed).
 func (l *subServer) writeAll(peers []*pubConn, b []byte) {
-	deadline := time.Now().Add(writeTimeout)
 	for _, pc := range peers {
 		pc.wmu.Lock()
-		pc.conn.SetWriteDeadline(deadline)
+		// A deadline per publisher: one that has stopped reading costs
+		// the others a wait, not their connections.
+		pc.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 		_, err := pc.conn.Write(b)
 		pc.wmu.Unlock()
 		if err != nil {
