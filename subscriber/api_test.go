@@ -565,12 +565,14 @@ func TestRecoveryMessagesOnALineAreForeign(t *testing.T) {
 
 // A feed handler's log shows the troubles of its lines, with the line's
 // endpoint and index and the session as attributes: a line going down at
-// Warn, and gaps at Warn, at most one line every ten seconds with the
-// count of the others.
+// Warn, and gaps at Warn, each at most once every ten seconds (a line's
+// troubles per line) with the count of the others.
 func TestTroublesAreLoggedWithTheLineAndSession(t *testing.T) {
 	var logs bytes.Buffer
 	el := newEventLog(slog.New(slog.NewJSONHandler(&logs, nil)), []string{"tcp://a:1", "tcp://b:2"})
-	el.event(&Event{Kind: EventLineDown, Line: "tcp://b:2", Session: 0xab, Detail: "connection reset"})
+	for range 3 { // a flapping line: logged once
+		el.event(&Event{Kind: EventLineDown, Line: "tcp://b:2", Session: 0xab, Detail: "connection reset"})
+	}
 	for i := range 5 {
 		el.event(&Event{Kind: EventGap, Line: "tcp://a:1", Session: 0xab, Topic: []byte("AAPL"),
 			Gap: Gap{Expected: uint64(10 * i), Received: uint64(10*i + 2), Missing: 2}})

@@ -10,15 +10,17 @@ import (
 
 // eventLog logs the events an operator should see in a feed handler's
 // logs, with the line's endpoint and index and the session as attributes:
-// a line down, stale or losing data, and gaps, at Warn (gaps and other
-// repeated troubles at most once every logEvery, with the count of those
-// not logged); lines coming up and sessions starting and ending at Debug.
+// a line down, stale or losing data, and gaps, at Warn (each kind at most
+// once every logEvery, a line's going down or stale per line, with the
+// count of those not logged); lines coming up and sessions starting and
+// ending at Debug.
 // Ticks are never looked at twice: Next calls it for other events only.
 type eventLog struct {
-	log     *slog.Logger
-	lines   []string // endpoints, by line index
-	gaps    ratelog.Limiter
-	trouble ratelog.Limiter
+	log      *slog.Logger
+	lines    []string // endpoints, by line index
+	gaps     ratelog.Limiter
+	trouble  ratelog.Limiter
+	lineLogs []ratelog.Limiter // per line: down and stale
 	// Gaps and missing ticks since the last gap logged.
 	gapsSince, missingSince uint64
 }
@@ -26,7 +28,12 @@ type eventLog struct {
 const logEvery = 10 * time.Second
 
 func newEventLog(l *slog.Logger, lines []string) *eventLog {
-	return &eventLog{log: l, lines: lines, gaps: ratelog.Limiter{Every: logEvery}, trouble: ratelog.Limiter{Every: logEvery}}
+	e := &eventLog{log: l, lines: lines, gaps: ratelog.Limiter{Every: logEvery}, trouble: ratelog.Limiter{Every: logEvery},
+		lineLogs: make([]ratelog.Limiter, len(lines))}
+	for i := range e.lineLogs {
+		e.lineLogs[i].Every = logEvery
+	}
+	return e
 }
 
 func (e *eventLog) line(endpoint string) int {
@@ -56,8 +63,16 @@ func (e *eventLog) event(ev *Event) {
 			e.gapsSince, e.missingSince = 0, 0
 		}
 	case EventLineDown, EventStale:
-		e.log.Warn("subscriber: line "+ev.Kind.String(), "endpoint", ev.Line, "line", e.line(ev.Line),
-			"detail", ev.Detail, "session", sessionID(ev.Session))
+		// Per line, so that a flapping line (a publisher that keeps
+		// cutting this slow subscriber off) does not hide another's.
+		i := e.line(ev.Line)
+		if i < 0 || i >= len(e.lineLogs) {
+			return
+		}
+		if ok, suppressed := e.lineLogs[i].Allow(time.Now()); ok {
+			e.log.Warn("subscriber: line "+ev.Kind.String(), "endpoint", ev.Line, "line", i,
+				"detail", ev.Detail, "session", sessionID(ev.Session), "not_logged", suppressed)
+		}
 	case EventLineLoss, EventBackwards, EventTopicLimit:
 		if ok, suppressed := e.trouble.Allow(time.Now()); ok {
 			e.log.Warn("subscriber: "+ev.Kind.String(), "endpoint", ev.Line, "line", e.line(ev.Line),

@@ -339,6 +339,14 @@ func checkEndpoints(flag string, sink bool, eps ...string) error {
 		check = endpoint.ValidateSink
 	}
 	for _, ep := range eps {
+		if _, bare := endpoint.SplitMode(ep); strings.HasPrefix(bare, "inproc://") {
+			// No other process can reach it: a command would wait forever.
+			what := fmt.Sprintf("%q", ep)
+			if flag != "" {
+				what = "--" + flag + " " + what
+			}
+			return fmt.Errorf("%w: %s: inproc:// joins sockets within one process; between processes use tcp:// or ipc://", errUsage, what)
+		}
 		if err := check(ep); err != nil {
 			if flag != "" {
 				return fmt.Errorf("--%s: %w", flag, err)

@@ -59,7 +59,7 @@ func runPub(ctx context.Context, e *env, args []string) (int, error) {
 	var c pubConfig
 	var endpoints listFlag
 	fs := newFlags(e, "pub", "pub --endpoint ENDPOINT [--endpoint ENDPOINT ...] [--symbols N] [--rate NUM] [--count N | --duration DURATION]")
-	fs.Var(&endpoints, "endpoint", "`endpoint` to publish on, repeatable: tcp://host:port (bind; port 0 or *: any), ipc://path, epgm://iface;group:port, pgm://iface;group:port")
+	fs.Var(&endpoints, "endpoint", "`endpoint` to publish on, repeatable: tcp://host:port (binds; port 0 or *: any), ipc://path, epgm://iface;group:port, pgm://iface;group:port; >tcp://host:port connects instead (to a subscriber that binds, or a zmq_proxy's XSUB)")
 	fs.IntVar(&c.symbols, "symbols", 50, "instruments in the simulated market (one topic each), 1 to 1000000")
 	fs.Float64Var(&c.rate, "rate", 10_000, "ticks per second, 0.001 to 1e9; 0 publishes as fast as possible")
 	fs.Int64Var(&c.count, "count", 0, "stop after this many ticks (0: no limit)")

@@ -31,8 +31,8 @@ func runRelay(ctx context.Context, e *env, args []string) (int, error) {
 	var c relayConfig
 	var to, topics listFlag
 	fs := newFlags(e, "relay", "relay --from ENDPOINT --to ENDPOINT [--to ENDPOINT ...] [--topic PREFIX ...] [--drop NUM] [--json]")
-	fs.StringVar(&c.from, "from", "", "`endpoint` to read the feed from (connects): tcp://host:port, ipc://path, epgm://iface;group:port, pgm://iface;group:port")
-	fs.Var(&to, "to", "`endpoint` to forward to (binds), repeatable")
+	fs.StringVar(&c.from, "from", "", "`endpoint` to read the feed from (connects; @tcp://... binds): tcp://host:port, ipc://path, epgm://iface;group:port, pgm://iface;group:port")
+	fs.Var(&to, "to", "`endpoint` to forward to (binds; >tcp://... connects), repeatable")
 	fs.Var(&topics, "topic", "topic `prefix` to forward, repeatable; none (or '') means every topic (heartbeats and session ends are always forwarded)")
 	fs.Float64Var(&c.drop, "drop", 0, "fraction of tick batches to drop on purpose, 0..1, to test loss reporting")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the random drops")

@@ -25,7 +25,7 @@ import (
 func runSub(ctx context.Context, e *env, args []string) (int, error) {
 	var endpoints, topics listFlag
 	fs := newFlags(e, "sub", "sub --endpoint ENDPOINT [--endpoint ENDPOINT ...] [--topic PREFIX ...] [--count N] [--timeout DURATION] [--json]")
-	fs.Var(&endpoints, "endpoint", "`endpoint` to read, repeatable: tcp://host:port (connect; port 1 to 65535), ipc://path, epgm://iface;group:port, pgm://iface;group:port")
+	fs.Var(&endpoints, "endpoint", "`endpoint` to read, repeatable: tcp://host:port (connects; port 1 to 65535), ipc://path, epgm://iface;group:port, pgm://iface;group:port; @tcp://host:port binds instead (publishers connect to it)")
 	fs.Var(&topics, "topic", "topic `prefix` to subscribe to, repeatable; none (or '') means every topic")
 	n := fs.Int64("count", 0, "exit 0 once this many ticks arrived (exit 3 if --timeout passes first)")
 	timeout := fs.Duration("timeout", 0, "stop after this long (with --count: fail with exit 3)")
