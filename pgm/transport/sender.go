@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tickcast/tickcast/internal/ratelog"
 	"github.com/tickcast/tickcast/pgm/source"
 	"github.com/tickcast/tickcast/pgm/wire"
 )
@@ -361,9 +362,16 @@ func (s *Sender) run() {
 
 // sendLoop is the state Sender.run keeps from one round to the next. Only
 // run's goroutine touches it.
+// sendErrLogEvery is how often datagrams the kernel refuses are logged.
+const sendErrLogEvery = 30 * time.Second
+
 type sendLoop struct {
 	s  *Sender
 	wb *writeBatch
+	// refused counts datagrams the kernel refused since refusedLog last
+	// let one through.
+	refused    uint64
+	refusedLog ratelog.Limiter
 	// pend holds APDUs taken from the Feeder; pend[pi:pn] are not sent yet.
 	pend   [][]byte
 	pi, pn int
@@ -377,7 +385,7 @@ type sendLoop struct {
 }
 
 func newSendLoop(s *Sender) *sendLoop {
-	l := &sendLoop{s: s, wb: newWriteBatch(batchSize, slotSize), pend: make([][]byte, batchSize),
+	l := &sendLoop{s: s, wb: newWriteBatch(batchSize, slotSize), refusedLog: ratelog.Limiter{Every: sendErrLogEvery}, pend: make([][]byte, batchSize),
 		timer: time.NewTimer(time.Hour)}
 	l.timer.Stop()
 	for i := range l.pend {
@@ -505,6 +513,15 @@ func (l *sendLoop) flush() bool {
 		s.sendErrors += l.wb.errs
 		s.lastSendErr = l.wb.err
 		s.mu.Unlock()
+		// The kernel refusing datagrams (no route, the interface down, a
+		// full buffer) loses data for every receiver: say so at once,
+		// then at most every sendErrLogEvery, with how many meanwhile.
+		l.refused += l.wb.errs
+		if ok, _ := l.refusedLog.Allow(time.Now()); ok {
+			s.log.Warn("pgm: the kernel refused datagrams; receivers lose them (repairs may recover some)",
+				"endpoint", s.ep.String(), "err", l.wb.err, "refused", l.refused)
+			l.refused = 0
+		}
 		l.wb.errs = 0
 	}
 	return true
