@@ -288,8 +288,10 @@ func (v *view) sinks() {
 	for _, ep := range eps {
 		peers := "-"
 		if p, ok := v.cur.get("tickcast_sink_peers", "endpoint", ep); ok {
-			sub, _ := v.cur.get("tickcast_sink_subscribed_peers", "endpoint", ep)
-			peers = fmt.Sprintf("%d/%d", int(sub), int(p))
+			peers = fmt.Sprint(int(p))
+			if sub, ok := v.cur.get("tickcast_sink_subscribed_peers", "endpoint", ep); ok {
+				peers = fmt.Sprintf("%d/%d", int(sub), int(p)) // subscribed/connected
+			}
 		}
 		var pgm []string
 		if pgmSinks {
