@@ -78,7 +78,7 @@ func TestMetricsOfLiveProcessesPassPromtoolAndMatchTheSummaries(t *testing.T) {
 	// the relay's subscription before it publishes: the subscriber sees the
 	// whole session.
 	relay := background(t, "relay", "--from", "@tcp://127.0.0.1:0", "--to", "tcp://127.0.0.1:0", "--drop", "0.05",
-		"--metrics", "127.0.0.1:0")
+		"--metrics", "127.0.0.1:0", "--json")
 	feed := await(t, &relay.stderr, `of @(tcp://127\.0\.0\.1:\d+)`)
 	lossy := await(t, &relay.stderr, `to \[(tcp://127\.0\.0\.1:\d+)\]`)
 	relayMetrics := await(t, &relay.stderr, `metrics at (http://\S+)`)
@@ -117,7 +117,17 @@ func TestMetricsOfLiveProcessesPassPromtoolAndMatchTheSummaries(t *testing.T) {
 	text := promtest.Scrape(t, subMetrics)
 	promtest.Lint(t, text)
 	f = promtest.Parse(t, text)
-	rf := promtest.Parse(t, promtest.Scrape(t, relayMetrics))
+	// The relay may still be forwarding the publisher's last words (sent
+	// three times): scrape it once its count has stopped moving.
+	var rf promtest.Families
+	for last := -1.0; ; time.Sleep(50 * time.Millisecond) {
+		rf = promtest.Parse(t, promtest.Scrape(t, relayMetrics))
+		n := rf.Value(t, "tickcast_relay_forwarded_messages_total")
+		if n == last {
+			break
+		}
+		last = n
+	}
 	if code := sub.stop(); code != exitOK {
 		t.Fatalf("sub exited %d: %s", code, sub.stderr.String())
 	}
@@ -142,6 +152,25 @@ func TestMetricsOfLiveProcessesPassPromtoolAndMatchTheSummaries(t *testing.T) {
 	}
 	if got := rf.Value(t, "tickcast_relay_dropped_ticks_total"); got != float64(sum.Missing) {
 		t.Errorf("the relay dropped %v ticks, the subscriber is missing %d", got, sum.Missing)
+	}
+	// The relay's metrics are its JSON summary's numbers too (the feed
+	// has ended: they no longer move).
+	if code := relay.stop(); code != exitOK {
+		t.Fatalf("relay exited %d: %s", code, relay.stderr.String())
+	}
+	var rsum relaySummary
+	if err := json.Unmarshal([]byte(strings.TrimSpace(relay.stdout.String())), &rsum); err != nil {
+		t.Fatalf("relay --json: %v: %s", err, relay.stdout.String())
+	}
+	for name, want := range map[string]uint64{
+		"tickcast_relay_forwarded_messages_total": rsum.Forwarded,
+		"tickcast_relay_ticks_total":              rsum.Ticks,
+		"tickcast_relay_dropped_batches_total":    rsum.Dropped,
+		"tickcast_relay_dropped_ticks_total":      rsum.DroppedTicks,
+	} {
+		if got := rf.Value(t, name); got != float64(want) {
+			t.Errorf("%s = %v, the relay's summary says %d", name, got, want)
+		}
 	}
 	// Three topics have their own series, the rest are counted together.
 	var topics, perTopic float64
