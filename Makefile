@@ -23,6 +23,7 @@ fuzz:
 	go test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./schema
 	go test -run '^$$' -fuzz FuzzParseMessage -fuzztime 60s ./zmtp
 	go test -run '^$$' -fuzz FuzzHandshake -fuzztime 60s ./zmtp
+	go test -run '^$$' -fuzz FuzzFrameReader -fuzztime 60s ./zmtp
 	go test -run '^$$' -fuzz FuzzParsePacket -fuzztime 60s ./pgm/wire
 	go test -run '^$$' -fuzz FuzzParseOptions -fuzztime 60s ./pgm/wire
 	go test -run '^$$' -fuzz FuzzDecoder -fuzztime 60s ./pgm/apdu

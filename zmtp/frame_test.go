@@ -3,6 +3,8 @@ package zmtp
 import (
 	"bytes"
 	"errors"
+	"io"
+	"net"
 	"testing"
 )
 
@@ -142,6 +144,92 @@ func FuzzParseMessage(f *testing.F) {
 				parseCommand(m.first)
 			}
 			b = b[n:]
+		}
+	})
+}
+
+// chunkConn serves a stream in reads of the sizes chunks gives, cycling.
+type chunkConn struct {
+	net.Conn
+	data   []byte
+	chunks []byte
+	i      int
+}
+
+func (c *chunkConn) Read(p []byte) (int, error) {
+	if len(c.data) == 0 {
+		return 0, io.EOF
+	}
+	n := len(p)
+	if len(c.chunks) > 0 {
+		n = min(n, int(c.chunks[c.i%len(c.chunks)])+1)
+		c.i++
+	}
+	n = copy(p, c.data[:min(n, len(c.data))])
+	c.data = c.data[n:]
+	return n, nil
+}
+
+// A frameReader, whatever sizes the reads come in and whatever its buffer
+// starts at, finds in a stream exactly the messages parseMessage finds in
+// it whole, and fails where it fails; its buffer never grows beyond the
+// bound. Swapping buffers between messages (as a binding Sub does) changes
+// nothing.
+func FuzzFrameReader(f *testing.F) {
+	f.Add(appendFrame(appendFrame(nil, flagMore, []byte("AAPL")), 0, []byte("body")), []byte{0, 3}, uint8(16), false)
+	f.Add(appendCommand(nil, "PING", []byte{0, 1}), []byte{}, uint8(1), true)
+	f.Add(bytes.Repeat([]byte{0, 0}, 100), []byte{1}, uint8(2), true)
+	f.Fuzz(func(t *testing.T, stream, chunks []byte, size uint8, swap bool) {
+		const maxBody, maxFrames = 4096, 16
+		var want []message
+		wantErr := false
+		for b := stream; len(b) > 0; {
+			m, n, _, err := parseMessage(b, maxBody, maxFrames)
+			if err != nil {
+				wantErr = true
+				break
+			}
+			if n == 0 {
+				break
+			}
+			want = append(want, message{command: m.command, frames: m.frames, size: m.size,
+				first: bytes.Clone(m.first), second: bytes.Clone(m.second)})
+			b = b[n:]
+		}
+		fr := newFrameReader(int(size)+1, maxBody, maxFrames)
+		c := &chunkConn{data: stream, chunks: chunks}
+		var got []message
+		for {
+			m, _, ok, err := fr.next()
+			if err != nil {
+				if !wantErr {
+					t.Fatalf("error %v, parseMessage had none", err)
+				}
+				break
+			}
+			if ok {
+				got = append(got, message{command: m.command, frames: m.frames, size: m.size,
+					first: bytes.Clone(m.first), second: bytes.Clone(m.second)})
+				if swap {
+					fr.swap(make([]byte, max(int(size)+1, fr.pending())))
+				}
+				continue
+			}
+			if len(fr.buf) > max(int(size)+1, fr.bound()) {
+				t.Fatalf("buffer of %d bytes, bound %d", len(fr.buf), fr.bound())
+			}
+			if _, err := fr.fill(c); err != nil {
+				break
+			}
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%d messages, parseMessage found %d", len(got), len(want))
+		}
+		for i := range got {
+			g, w := got[i], want[i]
+			if g.command != w.command || g.frames != w.frames || g.size != w.size || !bytes.Equal(g.first, w.first) || !bytes.Equal(g.second, w.second) {
+				t.Fatalf("message %d: %+v, want %+v", i, g, w)
+			}
 		}
 	})
 }
