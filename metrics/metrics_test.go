@@ -139,6 +139,8 @@ func TestTheMetricsOfALossyFeedAreItsCountersAndPassPromtool(t *testing.T) {
 		"tickcast_line_ticks_total":               float64(ticks),
 		"tickcast_line_gaps_total":                float64(gaps),
 		"tickcast_subscriber_latency_seconds":     float64(messages), // a histogram: its count
+		"tickcast_subscriber_sessions_total":      1,
+		"tickcast_subscriber_session_ends_total":  1,
 	}
 	for name, v := range want {
 		if got := f.Value(t, name); got != v {
@@ -329,7 +331,7 @@ func TestAPGMLineExportsItsTransportCounters(t *testing.T) {
 	if v := f.Value(t, "tickcast_pgm_odata_received_total", "endpoint", line, "line", "0"); v == 0 {
 		t.Error("tickcast_pgm_odata_received_total = 0")
 	}
-	for _, name := range []string{"tickcast_pgm_naks_sent_total", "tickcast_pgm_lost_sqns_total", "tickcast_pgm_naks_received_total", "tickcast_pgm_queued_batches"} {
+	for _, name := range []string{"tickcast_pgm_naks_sent_total", "tickcast_pgm_lost_sqns_total", "tickcast_pgm_naks_received_total", "tickcast_pgm_queued_batches", "tickcast_pgm_window_capacity_sqns"} {
 		f.Value(t, name, "endpoint", line)
 	}
 	// Multicast cannot count its subscribers: no peer gauges.

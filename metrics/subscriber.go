@@ -18,6 +18,8 @@ type Subscriber struct {
 	latency prometheus.Histogram
 	recover prometheus.Histogram
 	skewed  atomic.Uint64
+	// Sessions started (restarts included) and ended, as Observe saw them.
+	sessions, ends atomic.Uint64
 
 	// Per topic (WithTopics): topics is Observe's own index; list, what
 	// Collect reads, grows by copy-on-write.
@@ -70,8 +72,8 @@ func NewSubscriber(s *subscriber.Subscriber, opts ...Option) *Subscriber {
 // Observe records what the metrics cannot read from the subscriber's
 // counters: the latency of each message of ticks (EventTicks: from
 // Event.SendTime to Event.RecvTime), how long recoveries took
-// (EventRecovered), and, with WithTopics, ticks, gaps and missing ticks per
-// topic. Call it with the events Next returns, from the goroutine calling
+// (EventRecovered), the sessions that started and ended, and, with
+// WithTopics, ticks, gaps and missing ticks per topic. Call it with the events Next returns, from the goroutine calling
 // Next. It does not allocate, except for a topic's first event.
 func (m *Subscriber) Observe(ev subscriber.Event) {
 	switch ev.Kind {
@@ -91,6 +93,10 @@ func (m *Subscriber) Observe(ev subscriber.Event) {
 			t.gaps.Add(1)
 			t.missing.Add(ev.Gap.Missing)
 		}
+	case subscriber.EventSessionStart:
+		m.sessions.Add(1)
+	case subscriber.EventSessionEnd:
+		m.ends.Add(1)
 	case subscriber.EventRecovered:
 		m.recover.Observe(ev.Took.Seconds())
 		if t := m.topic(ev.Topic); t != nil {
@@ -145,6 +151,8 @@ func (m *Subscriber) Collect(ch chan<- prometheus.Metric) {
 	e.counter(ch, "tickcast_subscriber_snapshots_total", "Topics started from a snapshot.", s.Snapshots)
 	e.counter(ch, "tickcast_subscriber_snapshots_stale_total", "Snapshot values older than what the topic had delivered, skipped.", s.SnapshotsStale)
 	e.counter(ch, "tickcast_subscriber_snapshots_failed_total", "Snapshots that could not be had.", s.SnapshotsFailed)
+	e.counter(ch, "tickcast_subscriber_sessions_total", "Publisher sessions started, restarts included (Observe).", m.sessions.Load())
+	e.counter(ch, "tickcast_subscriber_session_ends_total", "Publisher sessions that ended (Observe).", m.ends.Load())
 	e.counter(ch, "tickcast_subscriber_latency_skewed_total", "Messages received before their send time (the clocks disagree): not in the latency histogram.", m.skewed.Load())
 	for i, l := range s.Lines {
 		line, ep := itoa(i), l.Endpoint

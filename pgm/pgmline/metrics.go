@@ -75,6 +75,8 @@ func (s *Receiver) AppendMetrics(dst []port.Metric) []port.Metric {
 		counter("pgm_stalls_total", "Rounds that ended with the application's queue full.", st.Receiver.Stalls),
 		counter("pgm_malformed_messages_total", "Malformed ZeroMQ frames in the PGM stream (the stream resynchronised).", st.Malformed),
 		counter("pgm_discarded_messages_total", "Messages cut by loss, dropped whole.", st.Discarded),
+		gauge("pgm_window_used_sqns", "Sequence numbers held in the receive windows now: received or missing, not yet delivered.", float64(st.Receiver.WindowUsed)),
+		gauge("pgm_window_capacity_sqns", "Sequence numbers the receive windows can hold, across the sources heard.", float64(st.Receiver.WindowSQNs)),
 		gauge("pgm_queued_batches", "Batches of messages decoded and waiting for the application now.", float64(queued)),
 		gauge("pgm_queue_capacity_batches", "How many batches may wait for the application; a queue that stays full overruns the PGM window.", float64(capacity)),
 	)

@@ -92,6 +92,20 @@ func (r *Receiver) Ignore(tsi wire.TSI) {
 // Stats returns the counters.
 func (r *Receiver) Stats() Stats { return r.stats }
 
+// Window returns how many sequence numbers the live sessions' receive
+// windows hold now (received or missing, not yet delivered) and how many
+// they can: a window that fills is a consumer that does not keep up, or
+// repairs that do not come.
+func (r *Receiver) Window() (used, capacity int) {
+	for _, p := range r.live {
+		if p.w.defined {
+			used += int(p.w.lead + 1 - p.w.commit)
+		}
+		capacity += len(p.w.slots)
+	}
+	return used, capacity
+}
+
 // Peers returns the number of sessions tracked, draining ones included.
 func (r *Receiver) Peers() int { return len(r.live) + r.draining }
 

@@ -245,3 +245,21 @@ func TestABurstOfForgedSessionsCannotEvictAQuietFeed(t *testing.T) {
 		t.Fatalf("no forged session evicted: %+v", st)
 	}
 }
+
+// Window says how much of the receive window is taken: the sequence
+// numbers held (received and missing) until the application takes them.
+func TestWindowUseIsWhatTheApplicationHasNotTaken(t *testing.T) {
+	h := joined(t, config()) // commit 3, window of 100
+	if used, capacity := h.r.Window(); used != 0 || capacity != 100 {
+		t.Fatalf("joined: window %d of %d, want 0 of 100", used, capacity)
+	}
+	h.ok(at(ms), odata(5, 0)) // 3 and 4 missing, 5 held
+	if used, _ := h.r.Window(); used != 3 {
+		t.Errorf("a gap and a packet after it: %d used, want 3", used)
+	}
+	h.ok(at(ms), odata(3, 0), odata(4, 0))
+	h.expectEvents(seq(3, 5)...)
+	if used, _ := h.r.Window(); used != 0 {
+		t.Errorf("all taken: %d used, want 0", used)
+	}
+}

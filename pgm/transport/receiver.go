@@ -72,6 +72,9 @@ type ReceiverStats struct {
 	SendErrors uint64 // NAKs and SPMRs the kernel refused
 	Stalls     uint64 // rounds that ended with the consumer out of room
 	SocketInfo SocketInfo
+	// WindowUsed and WindowSQNs are the receive windows' use now and
+	// their capacity, across the sources heard (receiver.Window).
+	WindowUsed, WindowSQNs int
 }
 
 // Receiver is a PGM receiver on a socket: it reads the endpoint's group on
@@ -172,6 +175,7 @@ func (x *Receiver) Stats() ReceiverStats {
 	defer x.mu.Unlock()
 	st := x.stats
 	st.Receiver = x.r.Stats()
+	st.WindowUsed, st.WindowSQNs = x.r.Window()
 	return st
 }
 
