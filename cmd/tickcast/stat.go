@@ -214,6 +214,16 @@ func (v *view) mb(name string, labels ...string) string {
 	return fmt.Sprintf("%.2f", r/1e6)
 }
 
+// percent renders a gauge as a share of another: "12%", "-" without them.
+func (v *view) percent(used, capacity string, labels ...string) string {
+	u, ok1 := v.cur.get(used, labels...)
+	c, ok2 := v.cur.get(capacity, labels...)
+	if !ok1 || !ok2 || c <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f%%", 100*u/c)
+}
+
 func perSecond(r float64) string {
 	if r < 10 {
 		return fmt.Sprintf("%.1f/s", r)
@@ -341,7 +351,7 @@ func (v *view) subscriber() {
 	pgm := v.cur.has("tickcast_pgm_odata_received_total")
 	head := []string{"line", "endpoint", "state", "msgs/s", "MB/s", "ticks/s", "gaps", "missing", "dups/s"}
 	if pgm {
-		head = append(head, "naks/s", "repaired/s", "lost")
+		head = append(head, "naks/s", "repaired/s", "lost", "window")
 	}
 	t.row(head...)
 	for _, l := range lines {
@@ -355,15 +365,18 @@ func (v *view) subscriber() {
 				}
 			}
 		}
+		if n, ok := v.cur.get("tickcast_zmtp_publishers", "line", l); ok {
+			state += fmt.Sprintf(" (%d pubs)", int(n)) // a line that binds: its publishers
+		}
 		row := []string{l, ep, state, v.r("tickcast_line_messages_total", "line", l), v.mb("tickcast_line_bytes_total", "line", l),
 			v.r("tickcast_line_ticks_total", "line", l), v.n("tickcast_line_gaps_total", "line", l),
 			v.n("tickcast_line_missing_ticks_total", "line", l), v.r("tickcast_line_duplicate_ticks_total", "line", l)}
 		if pgm {
 			if _, ok := v.cur.get("tickcast_pgm_naks_sent_total", "line", l); ok {
 				row = append(row, v.r("tickcast_pgm_naks_sent_total", "line", l), v.r("tickcast_pgm_repaired_sqns_total", "line", l),
-					v.n("tickcast_pgm_lost_sqns_total", "line", l))
+					v.n("tickcast_pgm_lost_sqns_total", "line", l), v.percent("tickcast_pgm_window_used_sqns", "tickcast_pgm_window_capacity_sqns", "line", l))
 			} else {
-				row = append(row, "", "", "")
+				row = append(row, "", "", "", "")
 			}
 		}
 		t.row(row...)
