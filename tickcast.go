@@ -132,7 +132,10 @@ func WithRecoveryService(endpoint string) Option {
 
 // WithRecovery makes Subscribe ask these recovery services for the ticks
 // no line brought (package subscriber's WithRecovery): every tick in order,
-// or an exact gap with the reason.
+// or an exact gap with the reason. Subscribe opens
+// subscriber.RecoveryConnections connections to each, so that as many
+// requests to it are in flight at once; a request that fails on the first
+// service is tried once on the next.
 func WithRecovery(endpoints ...string) Option {
 	return func(o *options) error { o.recovery = append(o.recovery, endpoints...); return nil }
 }
@@ -257,17 +260,19 @@ func Subscribe(ctx context.Context, addr string, topics []string, opts ...Option
 	so := append([]subscriber.Option{subscriber.WithSource(srcs...), subscriber.WithTopics(topics...)}, o.sub...)
 	var reqs []port.Requester
 	for _, ep := range o.recovery {
-		r, err := endpoint.Requester(ep, o.endpoint...)
-		if err != nil {
-			for _, r := range reqs {
-				r.Close()
+		for range subscriber.RecoveryConnections {
+			r, err := endpoint.Requester(ep, o.endpoint...)
+			if err != nil {
+				for _, r := range reqs {
+					r.Close()
+				}
+				for _, s := range srcs {
+					s.Close()
+				}
+				return nil, err
 			}
-			for _, s := range srcs {
-				s.Close()
-			}
-			return nil, err
+			reqs = append(reqs, r)
 		}
-		reqs = append(reqs, r)
 	}
 	if len(reqs) > 0 {
 		so = append(so, subscriber.WithRecovery(reqs...))

@@ -41,13 +41,6 @@ const (
 	recLead       = time.Second // feed before the outage starts
 	recPGMWindow  = "20ms"      // on every process: PGM cannot repair the outage
 	recListenPort = 7_012       // the recovery service's port, in a namespace of the test's own
-	// recTimeout is sub --recovery-timeout. A request's time runs from
-	// when the subscriber queues it, and the requests go one at a time:
-	// after an outage, every topic has a hole to fill at once, and on a
-	// loaded machine the last of 50 topics may wait longer than the
-	// default 500ms behind the others, for a service that answers each
-	// in a millisecond.
-	recTimeout = "5s"
 )
 
 // recBuffer is an output buffer safe to read while a process writes it.
@@ -322,7 +315,7 @@ func runOutage(t *testing.T, c outageFeed) outageResult {
 	subArgs := func(rec bool) []string {
 		a := []string{bin, "sub", "--endpoint", line(subHost), "--until-end", "--json", "--quiet", "--timeout", "30s"}
 		if rec {
-			a = append(a, "--recovery", recEP, "--recovery-timeout", recTimeout)
+			a = append(a, "--recovery", recEP)
 		}
 		return append(a, pgm...)
 	}
@@ -465,7 +458,7 @@ func TestRecoverWhatASlowTCPSubscriberWasDropped(t *testing.T) {
 	m := pub.waitOutput(t, regexp.MustCompile(`serving recovery on (tcp://127\.0\.0\.1:\d+)[\s\S]*publishing .* to \[(tcp://127\.0\.0\.1:\d+)\]`), 20*time.Second)
 	rec, feed := m[1], m[2]
 	sub := recStart(t, nil, "sub --recovery", bin, "sub", "--endpoint", feed, "--recovery", rec,
-		"--recovery-timeout", recTimeout, "--until-end", "--json", "--quiet", "--timeout", "30s")
+		"--until-end", "--json", "--quiet", "--timeout", "30s")
 	sub.waitReading(t, 1<<20, 20*time.Second) // the feed flows
 	if err := sub.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)

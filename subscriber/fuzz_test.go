@@ -15,7 +15,8 @@ import (
 // interval, raw garbage, transport events and time passing. After every
 // step: nothing panics, every event is well formed, the topics per session
 // stay under the limit, and what was delivered and reported missing never
-// goes back within a session (but for the reported EventBackwards).
+// goes back within a session (but for the reported EventBackwards), and no
+// recovery request is given longer than its bounds.
 func FuzzFeed(f *testing.F) {
 	f.Add([]byte{0, 0, 1, 1, 2, 0, 1, 1, 3, 1, 0, 2, 0, 9})
 	f.Add([]byte{0, 0, 0, 255, 255, 0, 0, 0, 1, 1, 4, 5, 6, 2, 7, 7, 7})
@@ -28,8 +29,12 @@ func FuzzFeed(f *testing.F) {
 		fd := newFeed(&set, 0, 10*time.Millisecond)
 		fd.maxTopics, fd.topicIdle = 4, time.Second
 		if len(prog) > 0 && prog[0]&1 == 1 {
-			// With a recovery service, which the program plays too.
-			fd.enableRecovery(recoveryConfig{timeout: 50 * time.Millisecond, endpoint: "R"})
+			// With a recovery service (or two), which the program plays too.
+			rc := recoveryConfig{timeout: 50 * time.Millisecond, endpoint: "R"}
+			if prog[0]&4 == 4 {
+				rc.services = []string{"R", "S"}
+			}
+			fd.enableRecovery(rc)
 			fd.snapshots = prog[0]&2 == 2
 		}
 		var pending []recoveryRequest
@@ -99,7 +104,13 @@ func FuzzFeed(f *testing.F) {
 				now = now.Add(time.Duration(next()) * time.Millisecond * 10)
 				fd.timeout(now)
 			case 8, 9: // the recovery service answers (8) or fails (9) a request
+				n := len(pending)
 				pending = fd.takeRequests(pending)
+				for _, r := range pending[n:] {
+					if (r.id+uint64(op))%2 == 0 { // some are sent at once, some never
+						fd.recoverySent(r.id, now)
+					}
+				}
 				if len(pending) == 0 {
 					break
 				}
@@ -156,6 +167,13 @@ func FuzzFeed(f *testing.F) {
 					}
 				case 0:
 					t.Fatal("an event of no kind")
+				}
+			}
+			for _, tp := range fd.recovering {
+				// (A hole no other line can fill any more is settled as of
+				// the end of its arbitration window, which may be ahead.)
+				if tp.rec.deadline.After(now.Add(fd.arbitration + fd.queueLimit())) {
+					t.Fatalf("a request given until %v, beyond the queue's bound", tp.rec.deadline.Sub(now))
 				}
 			}
 			for _, s := range fd.sessions {

@@ -6,16 +6,32 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/tickcast/tickcast/port"
 	"github.com/tickcast/tickcast/schema"
 )
 
 // Recovery defaults.
 const (
 	// DefaultRecoveryTimeout is how long a recovery request may go
-	// unanswered before its range is reported as a gap.
+	// unanswered, from when it is sent, before it fails (and is tried on
+	// the next service, or its range reported as a gap).
 	DefaultRecoveryTimeout = 500 * time.Millisecond
+	// RecoveryConnections is how many connections package tickcast's
+	// WithRecovery and tickcast sub --recovery open to each recovery
+	// service: a connection carries one request at a time, so up to that
+	// many requests to a service are in flight at once.
+	RecoveryConnections = 4
+	// queueTimeouts bounds, in recovery timeouts, how long a request may
+	// wait for a free connection: beyond, it fails as unsent (tried on the
+	// next service, or its range reported), so that a stuck service
+	// cannot hold a topic's ticks without end.
+	queueTimeouts = 4
+	// maxServices is how many services a request is tried on: the first,
+	// then the next once if it failed.
+	maxServices = 2
 	// maxRecovering bounds the topics recovering at once: beyond, a hole
 	// is reported as a gap at once, with the reason.
 	maxRecovering = 1024
@@ -26,12 +42,51 @@ const (
 	maxHeldTotal    = 1 << 21
 )
 
+// asking is a request the feed wants answered, through its attempts: each
+// is queued for a service's connections, then sent by one of them. Its
+// deadline runs from when it is queued (the queue bound) until it is sent,
+// then from when it was sent (the timeout). An attempt that fails is tried
+// once on the next service; each attempt has an id of its own, so that the
+// answer to an attempt given up is known as late.
+type asking struct {
+	id       uint64    // the attempt in progress
+	service  int       // the service it is for: 0, then 1
+	sent     bool      // a connection has sent it
+	deadline time.Time // unsent: when it is given up waiting; sent: unanswered
+	failed   []failure // why the earlier attempts failed
+}
+
+// failure is why an attempt failed: not sent in time (queue), or what the
+// client said, or no answer in time.
+type failure struct {
+	queue bool
+	why   string
+}
+
+// failures says why every attempt failed, each after prefix ("recovery",
+// say): "recovery: no answer within 500ms", "recovery queue: not sent
+// within 2s", joined by "; ".
+func failures(prefix string, fs []failure) string {
+	var b strings.Builder
+	for i, f := range fs {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(prefix)
+		if f.queue {
+			b.WriteString(" queue")
+		}
+		b.WriteString(": ")
+		b.WriteString(f.why)
+	}
+	return b.String()
+}
+
 // recovering is a topic's recovery in progress: the range asked for.
 type recovering struct {
-	id       uint64    // the request in flight
+	asking             // the request for t.next..to
 	from, to uint64    // the range first asked for; t.next..to is still due
 	started  time.Time // when the range was first asked for
-	deadline time.Time // when the request in flight is given up
 	got      uint64    // ticks recovered so far
 }
 
@@ -39,6 +94,8 @@ type recovering struct {
 // it and brings the reply back to recoveryReply.
 type recoveryRequest struct {
 	id       uint64
+	service  int       // the index of the service to ask
+	notAfter time.Time // not to be sent from then on: the feed gave it up
 	session  uint64
 	topic    []byte // replay: the topic; snapshot: the cursor (topics after it)
 	from, to uint64
@@ -48,13 +105,20 @@ type recoveryRequest struct {
 
 // recoveryConfig turns recovery on in a feed.
 type recoveryConfig struct {
-	timeout  time.Duration
-	endpoint string // named as the line of recovered ticks
+	timeout  time.Duration // a request sent and unanswered for that long fails
+	endpoint string        // named as the line of recovered ticks
+	// services are the endpoints of the services, in the order they are
+	// asked; only the first maxServices are. None: endpoint alone.
+	services []string
 }
 
 // enableRecovery makes the feed ask for holes no line filled, instead of
 // reporting them at once.
 func (f *feed) enableRecovery(c recoveryConfig) {
+	if len(c.services) == 0 {
+		c.services = []string{c.endpoint}
+	}
+	c.services = c.services[:min(len(c.services), maxServices)]
 	f.rec = &c
 	f.recLine = &line{endpoint: c.endpoint, topics: map[string]*lineTopic{}}
 }
@@ -90,13 +154,86 @@ func (f *feed) startRecovery(t *topicState, target uint64, now time.Time) bool {
 	return true
 }
 
-// ask queues the request for t's remaining range.
+// ask queues a new request for t's remaining range, for the first service.
 func (f *feed) ask(t *topicState, now time.Time) {
+	t.rec.asking = asking{}
+	f.askAgain(t, now)
+}
+
+// askAgain queues an attempt at t's request for the service it is for.
+func (f *feed) askAgain(t *topicState, now time.Time) {
+	f.queue(&t.rec.asking, recoveryRequest{session: t.session.id, topic: t.name, from: t.next, to: t.rec.to}, now)
+}
+
+// queue queues r as a's next attempt, with an id of its own. It may wait
+// for a connection until its queue deadline.
+func (f *feed) queue(a *asking, r recoveryRequest, now time.Time) {
 	f.recID++
-	t.rec.id = f.recID
-	t.rec.deadline = now.Add(f.rec.timeout)
-	f.requests = append(f.requests, recoveryRequest{id: t.rec.id, session: t.session.id, topic: t.name,
-		from: t.next, to: t.rec.to})
+	a.id, a.sent, a.deadline = f.recID, false, now.Add(f.queueLimit())
+	r.id, r.service, r.notAfter = a.id, a.service, a.deadline
+	f.requests = append(f.requests, r)
+}
+
+// queueLimit is how long a request may wait unsent.
+func (f *feed) queueLimit() time.Duration { return queueTimeouts * f.rec.timeout }
+
+// recoverySent takes the news that the attempt id was sent at the given
+// time: it has the timeout from then on to be answered.
+func (f *feed) recoverySent(id uint64, at time.Time) {
+	if a := f.attempt(id); a != nil && !a.sent {
+		a.sent, a.deadline = true, at.Add(f.rec.timeout)
+	}
+}
+
+// attempt returns the request whose attempt in progress is id: a topic's
+// or a snapshot's; nil if it was given up or answered.
+func (f *feed) attempt(id uint64) *asking {
+	if t := f.recoveringTopic(id); t != nil {
+		return &t.rec.asking
+	}
+	if s := f.snapshotSession(id); s != nil {
+		return &s.snap.asking
+	}
+	return nil
+}
+
+// attemptFailed takes the failure of t's attempt (or the snapshot of s's):
+// it is tried on the next service, once; after that, the recovery (or the
+// wait for the snapshot) ends, saying why each attempt failed.
+func (f *feed) attemptFailed(t *topicState, s *session, why failure, now time.Time) {
+	var a *asking
+	if t != nil {
+		a = &t.rec.asking
+	} else {
+		a = &s.snap.asking
+	}
+	a.failed = append(a.failed, why)
+	if a.service+1 < len(f.rec.services) {
+		a.service++
+		if t != nil {
+			f.askAgain(t, now)
+		} else {
+			f.askSnapshotAgain(s, now)
+		}
+		return
+	}
+	if t != nil {
+		f.recoveryFailed(t, now, failures("recovery", a.failed))
+	} else {
+		f.snapshotDone(s, now, failures("snapshot", a.failed))
+	}
+}
+
+// expired says why a's attempt is given up at its deadline.
+func (f *feed) expired(a *asking) failure {
+	service := ""
+	if len(f.rec.services) > 1 {
+		service = f.rec.services[a.service] + ": "
+	}
+	if a.sent {
+		return failure{why: fmt.Sprintf("%sno answer within %v", service, f.rec.timeout)}
+	}
+	return failure{queue: true, why: fmt.Sprintf("%snot sent within %v", service, f.queueLimit())}
 }
 
 // heldTotal returns the ticks held across recovering topics.
@@ -195,13 +332,13 @@ func (f *feed) recoveryReply(id uint64, r *schema.Reply, bodies [][]byte, now ti
 	}
 }
 
-// recoveryError takes a request that failed (no answer, no service).
+// recoveryError takes an attempt that failed (no connection, no answer):
+// it is tried on the next service, once.
 func (f *feed) recoveryError(id uint64, err error, now time.Time) {
 	if t := f.recoveringTopic(id); t != nil {
-		f.recoveryFailed(t, now, fmt.Sprintf("recovery: %v", err))
-	}
-	if s := f.snapshotSession(id); s != nil {
-		f.snapshotDone(s, now, err.Error())
+		f.attemptFailed(t, nil, failure{why: err.Error()}, now)
+	} else if s := f.snapshotSession(id); s != nil {
+		f.attemptFailed(nil, s, failure{why: err.Error()}, now)
 	}
 }
 
@@ -247,24 +384,25 @@ func (f *feed) recoveryDone(t *topicState, now time.Time) {
 	}
 }
 
-// expireRecoveries gives up the requests unanswered past their deadline.
+// expireRecoveries fails the attempts past their deadline: unsent, or
+// unanswered.
 func (f *feed) expireRecoveries(now time.Time) {
 	for _, t := range slices.Clone(f.recovering) {
 		if t.rec != nil && !now.Before(t.rec.deadline) {
-			f.recoveryFailed(t, now, fmt.Sprintf("recovery: no answer within %v", f.rec.timeout))
+			f.attemptFailed(t, nil, f.expired(&t.rec.asking), now)
 		}
 	}
 }
 
-// dispatchRecovery hands the feed's requests to the client goroutine; one
-// that cannot be queued is reported at once.
+// dispatchRecovery hands the feed's requests to the connections of the
+// service each is for; one that cannot be queued fails at once.
 func (s *Subscriber) dispatchRecovery() {
 	s.recReqs = s.feed.takeRequests(s.recReqs[:0])
 	for _, r := range s.recReqs {
 		select {
-		case s.recIn <- r:
+		case s.recQueues[r.service] <- r:
 		default:
-			s.feed.recoveryError(r.id, errRecoveryQueue, time.Now())
+			s.feed.recoveryError(r.id, fmt.Errorf("%s: %w", s.feed.rec.services[r.service], errRecoveryQueue), time.Now())
 		}
 	}
 	clear(s.recReqs)
@@ -272,55 +410,85 @@ func (s *Subscriber) dispatchRecovery() {
 
 var errRecoveryQueue = errors.New("too many requests queued")
 
-// recoveryClient sends the recovery requests, one at a time, and hands the
-// answers back to Next, waking it.
-func (s *Subscriber) recoveryClient() {
+// services groups the requesters by endpoint, in the order the endpoints
+// first come: the connections to each service.
+func services(reqs []port.Requester) [][]port.Requester {
+	var out [][]port.Requester
+	for _, r := range reqs {
+		i := slices.IndexFunc(out, func(c []port.Requester) bool { return c[0].Endpoint() == r.Endpoint() })
+		if i < 0 {
+			out = append(out, nil)
+			i = len(out) - 1
+		}
+		out[i] = append(out[i], r)
+	}
+	return out
+}
+
+// startRecoveryClient starts a worker per connection of the services asked
+// (the first maxServices), each taking requests from its service's queue.
+func (s *Subscriber) startRecoveryClient() {
+	for _, conns := range s.recServices[:min(len(s.recServices), maxServices)] {
+		queue := make(chan recoveryRequest, maxRecovering)
+		s.recQueues = append(s.recQueues, queue)
+		for _, req := range conns {
+			s.pumps.Add(1)
+			go s.recoveryWorker(req, queue)
+		}
+	}
+}
+
+// recoveryWorker sends requests from its service's queue on its
+// connection, one at a time: it tells Next when it sends one, whose timeout
+// starts then, and hands the answer back, waking Next each time. A request
+// the feed gave up while it was queued is not sent.
+func (s *Subscriber) recoveryWorker(req port.Requester, queue <-chan recoveryRequest) {
 	defer s.pumps.Done()
 	enc := schema.NewEncoder(256)
 	for {
 		var r recoveryRequest
 		select {
-		case r = <-s.recIn:
+		case r = <-queue:
 		case <-s.done:
 			return
 		}
-		frames, err := s.request(enc, r)
-		s.recMu.Lock()
-		s.recOut = append(s.recOut, recoveryResult{id: r.id, frames: frames, err: err})
-		s.recMu.Unlock()
-		s.recReady.Store(true)
-		select {
-		case s.recSignal <- struct{}{}:
-		default:
+		sent := time.Now()
+		if !sent.Before(r.notAfter) {
+			continue
 		}
-		for _, src := range s.cfg.sources {
-			src.Wake() // one source is read in Next's goroutine: wake it
+		s.recoveryResult(recoveryResult{id: r.id, sent: sent})
+		ctx, cancel := context.WithDeadline(s.recCtx, sent.Add(s.cfg.recTimeout))
+		frames, err := req.Request(ctx, encodeRequest(enc, r))
+		cancel()
+		if err != nil {
+			err = fmt.Errorf("%s: %w", req.Endpoint(), err)
 		}
+		s.recoveryResult(recoveryResult{id: r.id, frames: frames, err: err})
 	}
 }
 
-// request asks the services for r: the first, then, if it fails, the
-// next one once.
-func (s *Subscriber) request(enc *schema.Encoder, r recoveryRequest) ([][]byte, error) {
+// recoveryResult hands res to Next, and wakes it.
+func (s *Subscriber) recoveryResult(res recoveryResult) {
+	s.recMu.Lock()
+	s.recOut = append(s.recOut, res)
+	s.recMu.Unlock()
+	s.recReady.Store(true)
+	select {
+	case s.recSignal <- struct{}{}:
+	default:
+	}
+	for _, src := range s.cfg.sources {
+		src.Wake() // one source is read in Next's goroutine: wake it
+	}
+}
+
+// encodeRequest encodes r as the service reads it.
+func encodeRequest(enc *schema.Encoder, r recoveryRequest) []byte {
 	q := schema.Request{Kind: schema.ReplayRequest, ID: r.id, Session: r.session, Topic: r.topic, From: r.from, To: r.to}
 	if r.snapshot {
 		q = schema.Request{Kind: schema.SnapshotRequest, ID: r.id, Session: r.session, Topic: r.topic, Prefixes: r.prefixes}
 	}
-	body := enc.EncodeRequest(&q)
-	var errs []error
-	for i, req := range s.cfg.requesters {
-		if i > 1 {
-			break
-		}
-		ctx, cancel := context.WithTimeout(s.recCtx, s.cfg.recTimeout)
-		frames, err := req.Request(ctx, body)
-		cancel()
-		if err == nil {
-			return frames, nil
-		}
-		errs = append(errs, fmt.Errorf("%s: %w", req.Endpoint(), err))
-	}
-	return nil, errors.Join(errs...)
+	return enc.EncodeRequest(&q)
 }
 
 // applyRecovery gives the feed the answers that came back.
@@ -334,6 +502,8 @@ func (s *Subscriber) applyRecovery() {
 	var m schema.Message
 	for _, res := range out {
 		switch {
+		case !res.sent.IsZero():
+			s.feed.recoverySent(res.id, res.sent)
 		case res.err != nil:
 			s.feed.recoveryError(res.id, res.err, now)
 		case len(res.frames) == 0 || m.Decode(res.frames[0]) != nil || m.Type != schema.RecoveryReply || m.Reply.ID != res.id:
@@ -353,10 +523,9 @@ func (s *Subscriber) applyRecovery() {
 
 // snapshotting is a session's snapshot, asked for when the feed joined it.
 type snapshotting struct {
-	id       uint64    // the request in flight
-	asked    time.Time // when it was first asked for
-	deadline time.Time
-	cursor   []byte // topics after it, for the next page of a partial snapshot
+	asking           // the request for the page after cursor
+	asked  time.Time // when it was first asked for
+	cursor []byte    // topics after it, for the next page of a partial snapshot
 }
 
 // askSnapshot asks for the last value of every subscribed topic of a
@@ -370,15 +539,21 @@ func (f *feed) askSnapshot(s *session, now time.Time) {
 	f.requestSnapshot(s, now)
 }
 
+// requestSnapshot queues a new request for s's snapshot, after its
+// cursor, for the first service.
 func (f *feed) requestSnapshot(s *session, now time.Time) {
-	f.recID++
-	s.snap.id, s.snap.deadline = f.recID, now.Add(f.rec.timeout)
+	s.snap.asking = asking{}
+	f.askSnapshotAgain(s, now)
+}
+
+// askSnapshotAgain queues an attempt at s's snapshot request for the
+// service it is for.
+func (f *feed) askSnapshotAgain(s *session, now time.Time) {
 	prefixes := f.topics.Prefixes()
 	if len(prefixes) > schema.MaxPrefixes || slices.ContainsFunc(prefixes, func(p []byte) bool { return len(p) == 0 }) {
 		prefixes = nil // every topic; the feed filters
 	}
-	f.requests = append(f.requests, recoveryRequest{id: s.snap.id, session: s.id, topic: s.snap.cursor,
-		snapshot: true, prefixes: prefixes})
+	f.queue(&s.snap.asking, recoveryRequest{session: s.id, topic: s.snap.cursor, snapshot: true, prefixes: prefixes}, now)
 }
 
 // snapshotSession returns the session whose snapshot request is id.
@@ -408,7 +583,7 @@ func (f *feed) holdForSnapshot(l *line, s *session, t *topicState, lt *lineTopic
 		t.hold(tick, o)
 	}
 	if len(t.held) > maxHeldPerTopic {
-		f.snapshotDone(s, f.now, fmt.Sprintf("over %d ticks held waiting for it", maxHeldPerTopic))
+		f.snapshotDone(s, f.now, fmt.Sprintf("snapshot: over %d ticks held waiting for it", maxHeldPerTopic))
 	}
 }
 
@@ -427,7 +602,7 @@ func (f *feed) snapshotReply(id uint64, r *schema.Reply, pairs [][]byte, now tim
 		if detail == "" {
 			detail = r.Status.String()
 		}
-		f.snapshotDone(s, now, detail)
+		f.snapshotDone(s, now, "snapshot: "+detail)
 		return
 	}
 	var m schema.Message
@@ -464,17 +639,17 @@ func (f *feed) snapshotReply(id uint64, r *schema.Reply, pairs [][]byte, now tim
 	f.snapshotDone(s, now, "")
 }
 
-// snapshotDone ends the wait for s's snapshot (reason says why it failed,
-// if it did): topics it did not start start at their first tick held, and
-// what was held follows.
-func (f *feed) snapshotDone(s *session, now time.Time, reason string) {
+// snapshotDone ends the wait for s's snapshot (detail says why it failed,
+// if it did: "snapshot: ..."): topics it did not start start at their first
+// tick held, and what was held follows.
+func (f *feed) snapshotDone(s *session, now time.Time, detail string) {
 	if s.snap == nil {
 		return
 	}
 	s.snap = nil
-	if reason != "" {
+	if detail != "" {
 		f.snapshotsFailed.add(1)
-		f.emit(Event{Kind: EventSnapshot, Session: s.id, Line: f.rec.endpoint, Detail: "snapshot: " + reason})
+		f.emit(Event{Kind: EventSnapshot, Session: s.id, Line: f.rec.endpoint, Detail: detail})
 	}
 	// The held ticks follow in the order they came, topic by topic.
 	var held []*topicState
@@ -493,11 +668,12 @@ func (f *feed) snapshotDone(s *session, now time.Time, reason string) {
 	f.maybeEnd(s, nil)
 }
 
-// expireSnapshots gives up the snapshots unanswered past their deadline.
+// expireSnapshots fails the snapshot attempts past their deadline: unsent,
+// or unanswered.
 func (f *feed) expireSnapshots(now time.Time) {
 	for _, s := range f.sessions {
 		if s.snap != nil && !now.Before(s.snap.deadline) {
-			f.snapshotDone(s, now, fmt.Sprintf("no answer within %v", f.rec.timeout))
+			f.attemptFailed(nil, s, f.expired(&s.snap.asking), now)
 		}
 	}
 }

@@ -1,10 +1,16 @@
 package subscriber
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
+	"github.com/tickcast/tickcast/port"
 	"github.com/tickcast/tickcast/schema"
 )
 
@@ -16,11 +22,38 @@ func newRecoveryTest(t *testing.T) *feedTest {
 	return ft
 }
 
-// requests returns the requests the feed wants sent, as "topic from-to #id".
+// requests returns the requests the feed wants sent, as "topic from-to
+// #id", followed by " @service" when the feed has several services.
 func (ft *feedTest) requests() []string {
 	var out []string
 	for _, r := range ft.f.takeRequests(nil) {
-		out = append(out, fmt.Sprintf("%s %d-%d #%d", r.topic, r.from, r.to, r.id))
+		req := fmt.Sprintf("%s %d-%d #%d", r.topic, r.from, r.to, r.id)
+		if len(ft.f.rec.services) > 1 {
+			req += " @" + ft.f.rec.services[r.service]
+		}
+		out = append(out, req)
+	}
+	return out
+}
+
+// sent tells the feed that a connection sent requests ids, now.
+func (ft *feedTest) sent(ids ...uint64) {
+	for _, id := range ids {
+		ft.f.recoverySent(id, ft.now)
+	}
+}
+
+// details drains the events as drain does, gaps and failed snapshots with
+// their Detail: "gap AAPL 2..3 missing 2 by seq: recovery: ...".
+func (ft *feedTest) details() []string {
+	var out []string
+	for ft.f.pending() {
+		ev := ft.f.pop()
+		line := render(ev)
+		if ev.Kind == EventGap {
+			line += ": " + ev.Detail
+		}
+		out = append(out, line)
 	}
 	return out
 }
@@ -93,14 +126,15 @@ func TestWhatTheServiceLacksIsAGapAndTheRestIsRecovered(t *testing.T) {
 	}
 }
 
-// No answer in time: the range is a gap, the held ticks follow, and a late
-// answer changes nothing.
+// No answer in time, counted from when the request was sent: the range is
+// a gap, the held ticks follow, and a late answer changes nothing.
 func TestAnUnansweredRequestBecomesAGap(t *testing.T) {
 	ft := newRecoveryTest(t)
 	a := ft.line("A")
 	ft.batch(a, 7, "AAPL", 1)
 	ft.batch(a, 7, "AAPL", 4, 5)
 	expect(t, ft.requests(), "AAPL 2-3 #1")
+	ft.sent(1)
 	if d := ft.f.deadline(); !d.Equal(ft.now.Add(300 * time.Millisecond)) {
 		t.Fatalf("deadline %v, want the request's", d.Sub(ft.now))
 	}
@@ -241,6 +275,7 @@ func TestWithoutASnapshotTopicsStartAtTheirFirstTick(t *testing.T) {
 	a := ft.line("A")
 	ft.batch(a, 7, "AAPL", 10, 11)
 	ft.snapshotRequests()
+	ft.sent(1)
 	expect(t, ft.advance(300*time.Millisecond), "no snapshot: snapshot: no answer within 300ms", "ticks AAPL 10,11")
 	expect(t, ft.batch(a, 7, "AAPL", 12), "ticks AAPL 12")
 }
@@ -285,4 +320,376 @@ func TestHolesOfATopicAreAskedForTogether(t *testing.T) {
 	expect(t, ft2.requests(), "MSFT 2-7 #1")
 	ft2.f.recoveryError(1, fmt.Errorf("refused"), ft2.now)
 	expect(t, ft2.drain(), "gap MSFT 2..3 missing 2 by seq", "ticks MSFT 4,5", "gap MSFT 6..7 missing 2 by seq", "ticks MSFT 8")
+}
+
+// The timeout runs from when the request is sent: one queued behind other
+// topics' requests (after an outage, say) waits its turn without losing any
+// of its time.
+func TestARequestQueuedBehindOthersIsNotTimedOutWhileItWaits(t *testing.T) {
+	ft := newRecoveryTest(t) // timeout 300ms: queued, a request waits up to 1.2s
+	a := ft.line("A")
+	for _, topic := range []string{"AAPL", "GOOG", "MSFT"} {
+		ft.batch(a, 7, topic, 1)
+		ft.batch(a, 7, topic, 3)
+	}
+	expect(t, ft.requests(), "AAPL 2-2 #1", "GOOG 2-2 #2", "MSFT 2-2 #3")
+	// One connection: the requests go one after another, each answered in
+	// 250ms, so the last is sent 500ms after it was queued.
+	ft.sent(1)
+	ft.advance(250 * time.Millisecond)
+	expect(t, ft.reply(1, 7, schema.Reply{Status: schema.ReplyOK, To: 2}, [2]uint64{2, 2}),
+		"recovered tcp://recovery:1", "ticks AAPL 2", "ticks AAPL 3")
+	ft.sent(2)
+	expect(t, ft.advance(250*time.Millisecond))
+	expect(t, ft.reply(2, 7, schema.Reply{Status: schema.ReplyOK, To: 2}, [2]uint64{2, 2}),
+		"recovered tcp://recovery:1", "ticks GOOG 2", "ticks GOOG 3")
+	ft.sent(3)
+	expect(t, ft.advance(299*time.Millisecond)) // 799ms after it was queued: still in time
+	expect(t, ft.reply(3, 7, schema.Reply{Status: schema.ReplyOK, To: 2}, [2]uint64{2, 2}),
+		"recovered tcp://recovery:1", "ticks MSFT 2", "ticks MSFT 3")
+	if ft.f.gaps.get() != 0 || ft.f.recoveryLate.get() != 0 {
+		t.Fatalf("gaps %d, late replies %d", ft.f.gaps.get(), ft.f.recoveryLate.get())
+	}
+}
+
+// A request that waits unsent is bounded all the same, by a few timeouts
+// (4): a stuck service cannot hold a topic's ticks without end. Its range
+// is then a gap that says why, the held ticks follow, and should a
+// connection take the request after all, the news is ignored.
+func TestARequestNotSentInTimeIsAGapThatSaysWhy(t *testing.T) {
+	ft := newRecoveryTest(t)
+	a := ft.line("A")
+	ft.batch(a, 7, "AAPL", 1)
+	ft.batch(a, 7, "AAPL", 4, 5)
+	expect(t, ft.requests(), "AAPL 2-3 #1")
+	if d := ft.f.deadline(); !d.Equal(ft.now.Add(1200 * time.Millisecond)) {
+		t.Fatalf("deadline in %v, want the queue's: 4 timeouts", d.Sub(ft.now))
+	}
+	expect(t, ft.advance(1199*time.Millisecond))
+	expect(t, ft.advance(time.Millisecond),
+		"gap AAPL 2..3 missing 2 by seq", "ticks AAPL 4,5")
+	ft.sent(1) // too late: given up
+	expect(t, ft.reply(1, 7, schema.Reply{Status: schema.ReplyOK, To: 3}, [2]uint64{2, 3}))
+	if ft.f.recoveryLate.get() != 1 {
+		t.Fatalf("late replies %d, want 1", ft.f.recoveryLate.get())
+	}
+
+	ft2 := newRecoveryTest(t)
+	b := ft2.line("B")
+	ft2.batch(b, 7, "AAPL", 1)
+	ft2.batch(b, 7, "AAPL", 3)
+	ft2.requests()
+	ft2.now = ft2.now.Add(1200 * time.Millisecond)
+	ft2.f.timeout(ft2.now)
+	expect(t, ft2.details(), "gap AAPL 2..2 missing 1 by seq: recovery queue: not sent within 1.2s", "ticks AAPL 3")
+}
+
+// Once sent, a request has the whole timeout from its send, however long
+// it was queued, and no more.
+func TestASentRequestTimesOutAfterTheTimeoutFromItsSend(t *testing.T) {
+	ft := newRecoveryTest(t)
+	a := ft.line("A")
+	ft.batch(a, 7, "AAPL", 1)
+	ft.batch(a, 7, "AAPL", 3)
+	expect(t, ft.requests(), "AAPL 2-2 #1")
+	expect(t, ft.advance(time.Second)) // queued for 1s
+	ft.sent(1)
+	if d := ft.f.deadline(); !d.Equal(ft.now.Add(300 * time.Millisecond)) {
+		t.Fatalf("deadline in %v, want the timeout from the send", d.Sub(ft.now))
+	}
+	expect(t, ft.advance(299*time.Millisecond)) // past the queue's bound: sent, that no longer applies
+	expect(t, ft.details())
+	ft.now = ft.now.Add(time.Millisecond)
+	ft.f.timeout(ft.now)
+	expect(t, ft.details(), "gap AAPL 2..2 missing 1 by seq: recovery: no answer within 300ms", "ticks AAPL 3")
+}
+
+// newTwoServicesTest is a recoveryTest whose feed has two services to ask.
+func newTwoServicesTest(t *testing.T) *feedTest {
+	ft := newFeedTest(t, time.Hour, "")
+	ft.f.enableRecovery(recoveryConfig{timeout: 300 * time.Millisecond, endpoint: "tcp://a:1",
+		services: []string{"tcp://a:1", "tcp://b:1", "tcp://c:1"}})
+	return ft
+}
+
+// A request that fails on the first service (an error, no answer, or not
+// sent in time) is tried once on the next, as a new attempt with its own
+// queue bound and timeout; the answer to the first attempt, if it comes
+// after all, is late. A third service is never asked. The gap, if the
+// second attempt fails too, says why each failed.
+func TestAFailedRequestIsTriedOnceOnTheNextServiceWithItsOwnTimeout(t *testing.T) {
+	ft := newTwoServicesTest(t)
+	a := ft.line("A")
+	ft.batch(a, 7, "AAPL", 1)
+	ft.batch(a, 7, "AAPL", 3)
+	expect(t, ft.requests(), "AAPL 2-2 #1 @tcp://a:1")
+	ft.sent(1)
+	expect(t, ft.advance(300*time.Millisecond)) // no answer from a: b is asked
+	expect(t, ft.requests(), "AAPL 2-2 #2 @tcp://b:1")
+	expect(t, ft.advance(100*time.Millisecond))
+	ft.sent(2)
+	expect(t, ft.advance(299*time.Millisecond))
+	expect(t, ft.reply(1, 7, schema.Reply{Status: schema.ReplyOK, To: 2}, [2]uint64{2, 2})) // a's, late
+	expect(t, ft.reply(2, 7, schema.Reply{Status: schema.ReplyOK, To: 2}, [2]uint64{2, 2}),
+		"recovered tcp://a:1", "ticks AAPL 2", "ticks AAPL 3")
+	if ft.f.recoveryLate.get() != 1 {
+		t.Fatalf("late replies %d, want a's", ft.f.recoveryLate.get())
+	}
+
+	// Both fail: a at once, b unanswered.
+	ft.batch(a, 7, "AAPL", 5)
+	expect(t, ft.requests(), "AAPL 4-4 #3 @tcp://a:1")
+	ft.f.recoveryError(3, fmt.Errorf("tcp://a:1: connection refused"), ft.now)
+	expect(t, ft.details())
+	expect(t, ft.requests(), "AAPL 4-4 #4 @tcp://b:1")
+	ft.sent(4)
+	expect(t, ft.advance(299*time.Millisecond))
+	ft.now = ft.now.Add(time.Millisecond)
+	ft.f.timeout(ft.now)
+	expect(t, ft.details(), "gap AAPL 4..4 missing 1 by seq: recovery: tcp://a:1: connection refused; recovery: tcp://b:1: no answer within 300ms", "ticks AAPL 5")
+	expect(t, ft.requests())
+
+	// Neither sends it in time.
+	ft.batch(a, 7, "AAPL", 7)
+	expect(t, ft.requests(), "AAPL 6-6 #5 @tcp://a:1")
+	expect(t, ft.advance(1200*time.Millisecond))
+	expect(t, ft.requests(), "AAPL 6-6 #6 @tcp://b:1")
+	ft.now = ft.now.Add(1200 * time.Millisecond)
+	ft.f.timeout(ft.now)
+	expect(t, ft.details(), "gap AAPL 6..6 missing 1 by seq: recovery queue: tcp://a:1: not sent within 1.2s; recovery queue: tcp://b:1: not sent within 1.2s", "ticks AAPL 7")
+}
+
+// A snapshot request is bounded the same way: it waits unsent up to the
+// queue's bound, then has the timeout from its send; it too is tried on
+// the next service once.
+func TestASnapshotRequestHasTheSameBounds(t *testing.T) {
+	ft := newSnapshotTest(t)
+	a := ft.line("A")
+	ft.batch(a, 7, "AAPL", 10, 11)
+	expect(t, ft.snapshotRequests(), `snapshot "" #1`)
+	expect(t, ft.advance(1199*time.Millisecond))
+	expect(t, ft.advance(time.Millisecond), "no snapshot: snapshot queue: not sent within 1.2s", "ticks AAPL 10,11")
+
+	ft2 := newTwoServicesTest(t)
+	ft2.f.snapshots = true
+	b := ft2.line("B")
+	ft2.batch(b, 7, "AAPL", 10, 11)
+	expect(t, ft2.snapshotRequests(), `snapshot "" #1`)
+	ft2.sent(1)
+	expect(t, ft2.advance(300*time.Millisecond))
+	expect(t, ft2.snapshotRequests(), `snapshot "" #2`)
+	expect(t, ft2.snapshot(2, 7, schema.ReplyOK, "AAPL", 10), "snapshot AAPL 10", "ticks AAPL 11")
+}
+
+// fakeService plays a recovery service for a Subscriber: each of its
+// connections (conn) answers a replay with every tick asked for, after
+// holding the request until the test releases it (hold), or after a delay.
+// It counts the requests in progress at once.
+type fakeService struct {
+	endpoint string
+	hold     chan struct{} // one receive releases one request (nil: answer after delay)
+	delay    time.Duration
+	fail     error // every request fails with it, at once
+
+	mu             sync.Mutex
+	inFlight, most int
+	asked          []string // "topic from-to", in the order requests came
+}
+
+// fakeConn is a connection to a fakeService: a port.Requester.
+type fakeConn struct{ svc *fakeService }
+
+func (s *fakeService) conns(n int) []port.Requester {
+	var out []port.Requester
+	for range n {
+		out = append(out, fakeConn{s})
+	}
+	return out
+}
+
+func (s *fakeService) stats() (inFlight, most int, asked []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.inFlight, s.most, slices.Clone(s.asked)
+}
+
+func (c fakeConn) Endpoint() string { return c.svc.endpoint }
+func (c fakeConn) Close() error     { return nil }
+
+func (c fakeConn) Request(ctx context.Context, req ...[]byte) ([][]byte, error) {
+	s := c.svc
+	var m schema.Message
+	if err := m.Decode(req[0]); err != nil || m.Type != schema.RecoveryRequest || m.Request.Kind != schema.ReplayRequest {
+		return nil, fmt.Errorf("not a replay request: %v", err)
+	}
+	q := m.Request
+	s.mu.Lock()
+	s.asked = append(s.asked, fmt.Sprintf("%s %d-%d", q.Topic, q.From, q.To))
+	s.inFlight++
+	s.most = max(s.most, s.inFlight)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.inFlight--
+		s.mu.Unlock()
+	}()
+	if s.fail != nil {
+		return nil, s.fail
+	}
+	wait := s.hold
+	if wait == nil {
+		t := time.NewTimer(s.delay)
+		defer t.Stop()
+		wait = make(chan struct{})
+		go func() {
+			select {
+			case <-t.C:
+				close(wait)
+			case <-ctx.Done():
+			}
+		}()
+	}
+	select {
+	case <-wait:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	enc := schema.NewEncoder(0)
+	var ticks []schema.Tick
+	for seq := q.From; seq <= q.To; seq++ {
+		ticks = append(ticks, schema.Tick{Seq: seq})
+	}
+	body := slices.Clone(enc.Encode(schema.Header{Type: schema.Batch, Session: q.Session}, ticks))
+	reply := slices.Clone(enc.EncodeReply(&schema.Reply{Status: schema.ReplyOK, ID: q.ID, Session: q.Session,
+		Topic: q.Topic, From: q.From, To: q.To, Count: 1}))
+	return [][]byte{reply, slices.Clone(q.Topic), body}, nil
+}
+
+// holes gives each topic a hole (tick 2 lost) on src.
+func holes(src *chanSource, topics ...string) {
+	enc := schema.NewEncoder(0)
+	for _, tp := range topics {
+		src.push(enc, 7, tp, 1)
+		src.push(enc, 7, tp, 3)
+	}
+}
+
+// collect reads s's events in a goroutine of its own, until s closes, and
+// hands over the recoveries and gaps.
+func collect(s *Subscriber) <-chan Event {
+	out := make(chan Event, 64)
+	go func() {
+		defer close(out)
+		for {
+			ev, err := s.Next(context.Background())
+			if err != nil {
+				return
+			}
+			if ev.Kind == EventRecovered || ev.Kind == EventGap {
+				out <- ev.Clone()
+			}
+		}
+	}()
+	return out
+}
+
+// With N connections to a service, N requests are in flight at once: the
+// others wait for a free connection. Close ends the requests in progress.
+func TestNConnectionsCarryNRequestsAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := newChanSource("a")
+		svc := &fakeService{endpoint: "tcp://svc:1", hold: make(chan struct{})}
+		s, err := New(context.Background(), WithSource(src), WithRecovery(svc.conns(3)...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		events := collect(s)
+		holes(src, "A", "B", "C", "D", "E")
+		synctest.Wait() // every connection is busy; Next waits
+		if inFlight, _, asked := svc.stats(); inFlight != 3 || len(asked) != 3 {
+			t.Fatalf("%d requests in flight, %d asked, want 3 and 3 (one per connection)", inFlight, len(asked))
+		}
+		for range 5 {
+			svc.hold <- struct{}{}
+		}
+		for range 5 {
+			if ev := <-events; ev.Kind != EventRecovered {
+				t.Fatalf("%v %s: %s, want it recovered", ev.Kind, ev.Topic, ev.Detail)
+			}
+		}
+		if _, most, asked := svc.stats(); most != 3 || len(asked) != 5 {
+			t.Fatalf("at most %d in flight, %d asked, want 3 and 5", most, len(asked))
+		}
+
+		holes(src, "F") // held by the service when Close comes
+		synctest.Wait()
+		if inFlight, _, _ := svc.stats(); inFlight != 1 {
+			t.Fatalf("%d in flight, want 1", inFlight)
+		}
+		s.Close()
+		if inFlight, _, _ := svc.stats(); inFlight != 0 {
+			t.Fatalf("%d in flight after Close, want none", inFlight)
+		}
+		for range events { // ends when Next sees the subscriber closed
+		}
+	})
+}
+
+// The regression the send-time timeout fixes: over one connection, topics
+// whose requests wait behind others' for longer than the timeout are
+// recovered all the same, each request answered within the timeout of its
+// own send.
+func TestRequestsQueuedLongerThanTheTimeoutAreRecovered(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := newChanSource("a")
+		svc := &fakeService{endpoint: "tcp://svc:1", delay: 400 * time.Millisecond}
+		s, err := New(context.Background(), WithSource(src), WithRecovery(svc.conns(1)...),
+			WithRecoveryTimeout(500*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		events := collect(s)
+		start := time.Now()
+		holes(src, "A", "B", "C", "D")
+		for range 4 {
+			if ev := <-events; ev.Kind != EventRecovered {
+				t.Fatalf("%v %s: %s, want it recovered", ev.Kind, ev.Topic, ev.Detail)
+			}
+		}
+		if took := time.Since(start); took != 1600*time.Millisecond {
+			t.Fatalf("recovered in %v, want 4 requests of 400ms one after another", took)
+		}
+	})
+}
+
+// A request that fails on the first service is tried once on a connection
+// of the next.
+func TestARequestThatFailsIsTriedOnAConnectionOfTheNextService(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := newChanSource("a")
+		down := &fakeService{endpoint: "tcp://down:1", fail: errors.New("connection refused")}
+		up := &fakeService{endpoint: "tcp://up:1", delay: time.Millisecond}
+		s, err := New(context.Background(), WithSource(src),
+			WithRecovery(append(down.conns(2), up.conns(2)...)...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		events := collect(s)
+		holes(src, "A", "B")
+		for range 2 {
+			if ev := <-events; ev.Kind != EventRecovered || ev.Line != "tcp://down:1" {
+				t.Fatalf("%v %s on %s: %s, want it recovered (named after the first service)", ev.Kind, ev.Topic, ev.Line, ev.Detail)
+			}
+		}
+		_, _, downAsked := down.stats()
+		_, _, upAsked := up.stats()
+		slices.Sort(downAsked)
+		slices.Sort(upAsked)
+		want := []string{"A 2-2", "B 2-2"}
+		if !slices.Equal(downAsked, want) || !slices.Equal(upAsked, want) {
+			t.Fatalf("asked %q of the first service and %q of the next, want %q of each", downAsked, upAsked, want)
+		}
+	})
 }

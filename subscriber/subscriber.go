@@ -62,13 +62,20 @@ func WithSource(s ...Source) Option {
 }
 
 // WithRecovery gives the subscriber recovery services (package recovery;
-// endpoint.Requester opens one): a hole that no line fills within the
-// arbitration window is asked for, the topic's later ticks wait for the
-// answer (other topics flow on), and the ticks recovered are delivered in
-// order, announced by EventRecovered. What the service cannot give, or does
-// not give within WithRecoveryTimeout, is reported as an EventGap whose
-// Detail says why. With several services, a request that fails on one is
-// tried once on the next. The subscriber owns them from then on.
+// endpoint.Requester opens a connection to one): a hole that no line fills
+// within the arbitration window is asked for, the topic's later ticks wait
+// for the answer (other topics flow on), and the ticks recovered are
+// delivered in order, announced by EventRecovered. What the service cannot
+// give, or does not give within WithRecoveryTimeout, is reported as an
+// EventGap whose Detail says why.
+//
+// Requesters with the same Endpoint are connections to one service. Each
+// carries one request at a time, so give several per service to have
+// several requests in flight at once (package tickcast opens
+// RecoveryConnections per service). The services are asked in the order
+// their endpoints first come; a request that fails on the first is tried
+// once on the next, on one of its connections. The subscriber owns the
+// requesters from then on.
 func WithRecovery(r ...port.Requester) Option {
 	return func(c *config) error { c.requesters = append(c.requesters, r...); return nil }
 }
@@ -83,7 +90,10 @@ func WithSnapshot() Option {
 }
 
 // WithRecoveryTimeout sets how long a recovery request may go unanswered
-// (default 500ms) before its range is reported as a gap.
+// (default 500ms), from when a connection sends it, before it fails: it is
+// tried on the next service, or its range is reported as a gap. A request
+// waits for a free connection at most 4 times as long; beyond, it fails
+// unsent the same way.
 func WithRecoveryTimeout(d time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 {
@@ -190,15 +200,17 @@ type Subscriber struct {
 	done      chan struct{}
 	closeOnce sync.Once
 	pumps     sync.WaitGroup // the pump goroutines: Close waits for them
-	// Recovery: requests go to the client goroutine, results come back.
-	recIn     chan recoveryRequest
-	recReqs   []recoveryRequest
-	recMu     sync.Mutex
-	recOut    []recoveryResult
-	recReady  atomic.Bool
-	recSignal chan struct{}
-	recCtx    context.Context // ends requests in progress at Close
-	recCancel context.CancelFunc
+	// Recovery: requests go to the queue of their service, which its
+	// connections' workers read; results come back.
+	recServices [][]port.Requester // the requesters, by service
+	recQueues   []chan recoveryRequest
+	recReqs     []recoveryRequest
+	recMu       sync.Mutex
+	recOut      []recoveryResult
+	recReady    atomic.Bool
+	recSignal   chan struct{}
+	recCtx      context.Context // ends requests in progress at Close
+	recCancel   context.CancelFunc
 
 	ctx     context.Context // New's: when it is done, so is the subscriber
 	stopCtx func() bool     // unregisters the context's AfterFunc
@@ -210,9 +222,11 @@ type change struct {
 	add    bool
 }
 
-// recoveryResult is the answer to a recovery request, or why there is none.
+// recoveryResult is the news that a recovery request was sent (sent set),
+// or its answer, or why there is none.
 type recoveryResult struct {
 	id     uint64
+	sent   time.Time
 	frames [][]byte
 	err    error
 }
@@ -278,12 +292,15 @@ func New(ctx context.Context, opts ...Option) (*Subscriber, error) {
 			timeout = DefaultRecoveryTimeout
 		}
 		s.cfg.recTimeout = timeout
-		s.feed.enableRecovery(recoveryConfig{timeout: timeout, endpoint: cfg.requesters[0].Endpoint()})
-		s.recIn = make(chan recoveryRequest, maxRecovering)
+		s.recServices = services(cfg.requesters)
+		var endpoints []string
+		for _, conns := range s.recServices {
+			endpoints = append(endpoints, conns[0].Endpoint())
+		}
+		s.feed.enableRecovery(recoveryConfig{timeout: timeout, endpoint: endpoints[0], services: endpoints})
 		s.recSignal = make(chan struct{}, 1)
 		s.recCtx, s.recCancel = context.WithCancel(context.Background())
-		s.pumps.Add(1)
-		go s.recoveryClient()
+		s.startRecoveryClient()
 	}
 	now := time.Now()
 	var endpoints []string

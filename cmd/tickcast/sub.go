@@ -83,16 +83,19 @@ func runSub(ctx context.Context, e *env, args []string) (int, error) {
 		so = append(so, subscriber.WithArbitration(*arbitration))
 	}
 	if len(recov) > 0 {
+		// Several connections to each service: one request in flight on each.
 		var reqs []port.Requester
 		for _, ep := range recov {
-			r, err := endpoint.Requester(ep, endpoint.WithLogger(e.logger))
-			if err != nil {
-				for _, r := range reqs {
-					r.Close()
+			for range subscriber.RecoveryConnections {
+				r, err := endpoint.Requester(ep, endpoint.WithLogger(e.logger))
+				if err != nil {
+					for _, r := range reqs {
+						r.Close()
+					}
+					return 0, err
 				}
-				return 0, err
+				reqs = append(reqs, r)
 			}
-			reqs = append(reqs, r)
 		}
 		so = append(so, subscriber.WithRecovery(reqs...), subscriber.WithRecoveryTimeout(*recTimeout))
 		if *snapshot {
