@@ -83,12 +83,15 @@ func measureRecovery(t *testing.T, outage time.Duration) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, err := endpoint.Requester(srv.Endpoint())
-	if err != nil {
-		t.Fatal(err)
+	var reqs []port.Requester // as tickcast.WithRecovery opens them
+	for range subscriber.RecoveryConnections {
+		req, err := endpoint.Requester(srv.Endpoint())
+		if err != nil {
+			t.Fatal(err)
+		}
+		reqs = append(reqs, req)
 	}
-	sub, err := subscriber.New(ctx, subscriber.WithSource(src), subscriber.WithRecovery(req),
-		subscriber.WithRecoveryTimeout(5*time.Second))
+	sub, err := subscriber.New(ctx, subscriber.WithSource(src), subscriber.WithRecovery(reqs...))
 	if err != nil {
 		t.Fatal(err)
 	}

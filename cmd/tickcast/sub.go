@@ -35,8 +35,8 @@ func runSub(ctx context.Context, e *env, args []string) (int, error) {
 	stale := fs.Duration("stale", 0, "report a line stale after this much silence (default: 3 publisher heartbeats)")
 	arbitration := fs.Duration("arbitration", 0, "with several lines of one feed: how long ticks after a hole on one line wait for another line to fill it (default: 50ms)")
 	var recov listFlag
-	fs.Var(&recov, "recovery", "`endpoint` of a recovery service to ask for what no line brought (tcp://host:port or ipc://path of a pub --recovery or a tickcast recovery), repeatable: a request that fails is tried once on the next")
-	recTimeout := fs.Duration("recovery-timeout", subscriber.DefaultRecoveryTimeout, "how long a recovery request may go unanswered before its range is reported as a gap")
+	fs.Var(&recov, "recovery", "`endpoint` of a recovery service to ask for what no line brought (tcp://host:port or ipc://path of a pub --recovery or a tickcast recovery), repeatable: a request that fails is tried once on the next; 4 connections to each, a request in flight on each")
+	recTimeout := fs.Duration("recovery-timeout", subscriber.DefaultRecoveryTimeout, "how long a recovery request may go unanswered once sent (and waits unsent at most 4 times as long) before it is tried on the next service or its range is reported as a gap")
 	snapshot := fs.Bool("snapshot", false, "with --recovery: start each session from a snapshot, every subscribed topic's last value (\"type\":\"snapshot\" with --json), then the live ticks after it")
 	var feed feedFlags
 	feed.register(fs, true)
