@@ -2,9 +2,9 @@
 // prometheus.Collector for a publisher, a subscriber, a relay and a
 // recovery service, and an HTTP server for /metrics.
 //
-//	reg := prometheus.NewRegistry()
+//	reg := metrics.NewRegistry() // or any prometheus.Registerer
 //	reg.MustRegister(metrics.NewSubscriber(sub))
-//	srv, err := metrics.Listen("127.0.0.1:9464", reg)
+//	srv, err := metrics.Listen("127.0.0.1:9464", reg, logger)
 //
 // The collectors read the counters the packages already keep (their Stats)
 // when Prometheus scrapes, so exporting costs the feed nothing between
@@ -18,8 +18,10 @@
 // the sinks and lines a process opened; peer, the (at most 10) subscribers
 // a sink dropped the most messages for; topic only with WithTopics, and at
 // most that many topics. The metrics a transport keeps of its own (a PGM
-// line's NAKs, repairs and losses) are exported as tickcast_pgm_... and
-// tickcast_zmtp_..., from port.Instrumented.
+// line's NAKs, repairs and losses, a sink's slow subscribers) are exported
+// as tickcast_pgm_..., tickcast_zmtp_..., tickcast_inproc_... and
+// tickcast_sink_..., from port.Instrumented. docs/operations.md lists them
+// all, with PromQL for a gap storm, a lossy line and a slow subscriber.
 //
 // The collectors are unchecked (they describe nothing up front, because a
 // transport's metrics are known only once it runs): two collectors of the
