@@ -64,6 +64,7 @@ type feed struct {
 	staleAfter  time.Duration // 0: from the publisher's heartbeat interval
 	arbitration time.Duration
 	maxTopics   int
+	maxHeld     int // ticks held behind holes across topics: maxHeldTotal
 	topicIdle   time.Duration
 	sweptAt     time.Time // when idle topics were last looked for
 	lines       []*line
@@ -149,7 +150,7 @@ type session struct {
 
 func newFeed(topics *topic.Set, staleAfter, arbitration time.Duration) *feed {
 	return &feed{topics: topics, staleAfter: staleAfter, arbitration: arbitration, sessions: make(map[uint64]*session),
-		maxTopics: DefaultMaxTopics, topicIdle: DefaultTopicIdle}
+		maxTopics: DefaultMaxTopics, maxHeld: maxHeldTotal, topicIdle: DefaultTopicIdle}
 }
 
 func (f *feed) addLine(endpoint string, now time.Time) *line {
@@ -600,8 +601,10 @@ func (f *feed) batch(l *line, s *session, name []byte, msg *schema.Message, recv
 		}
 	}
 	f.flushRun(t, src, run)
-	if t.rec != nil && len(t.held) > maxHeldPerTopic {
-		f.recoveryFailed(t, recv, fmt.Sprintf("recovery: over %d ticks held behind the hole", maxHeldPerTopic))
+	if t.rec != nil {
+		if over, why := f.overHeld(t); over {
+			f.recoveryFailed(t, recv, why)
+		}
 	}
 	f.resolve(t, recv, l)
 }

@@ -175,6 +175,9 @@ func FuzzFeed(f *testing.F) {
 				if tp.rec.deadline.After(now.Add(fd.arbitration + fd.queueLimit())) {
 					t.Fatalf("a request given until %v, beyond the queue's bound", tp.rec.deadline.Sub(now))
 				}
+				if !tp.rec.sent && tp.rec.deadline.After(tp.rec.queued.Add(maxQueueTimeouts*fd.rec.timeout)) {
+					t.Fatalf("a request waits unsent %v after it was queued", tp.rec.deadline.Sub(tp.rec.queued))
+				}
 			}
 			for _, s := range fd.sessions {
 				if len(s.topics) > fd.maxTopics {

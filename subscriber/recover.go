@@ -25,10 +25,15 @@ const (
 	// many requests to a service are in flight at once.
 	RecoveryConnections = 4
 	// queueTimeouts bounds, in recovery timeouts, how long a request may
-	// wait for a free connection: beyond, it fails as unsent (tried on the
-	// next service, or its range reported), so that a stuck service
-	// cannot hold a topic's ticks without end.
-	queueTimeouts = 4
+	// wait for a free connection while its service makes no progress (sends
+	// no request, answers none): beyond, it fails as unsent (tried on the
+	// next service, or its range reported), so that a stuck service cannot
+	// hold a topic's ticks without end. A service that keeps answering
+	// keeps its queue waiting: after a wide outage the last of a thousand
+	// topics is asked for, not given up. maxQueueTimeouts bounds the wait
+	// whatever the progress.
+	queueTimeouts    = 4
+	maxQueueTimeouts = 20
 	// maxServices is how many services a request is tried on: the first,
 	// then the next once if it failed.
 	maxServices = 2
@@ -52,6 +57,7 @@ type asking struct {
 	id       uint64    // the attempt in progress
 	service  int       // the service it is for: 0, then 1
 	sent     bool      // a connection has sent it
+	queued   time.Time // when the attempt was queued
 	deadline time.Time // unsent: when it is given up waiting; sent: unanswered
 	failed   []failure // why the earlier attempts failed
 }
@@ -87,7 +93,10 @@ type recovering struct {
 	asking             // the request for t.next..to
 	from, to uint64    // the range first asked for; t.next..to is still due
 	started  time.Time // when the range was first asked for
-	got      uint64    // ticks recovered so far
+	// heldChecked is how many ticks the topic held when the total held
+	// across topics was last checked (overHeld).
+	heldChecked int
+	got         uint64 // ticks recovered so far
 }
 
 // recoveryRequest is a request the feed wants sent: the Subscriber sends
@@ -130,7 +139,7 @@ func (f *feed) startRecovery(t *topicState, target uint64, now time.Time) bool {
 	if f.rec == nil || t.rec != nil {
 		return false
 	}
-	if len(f.recovering) >= maxRecovering || len(t.held) >= maxHeldPerTopic || f.heldTotal() >= maxHeldTotal {
+	if len(f.recovering) >= maxRecovering || len(t.held) >= maxHeldPerTopic || f.heldTotal() >= f.maxHeld {
 		f.recoverySkipped.add(1)
 		return false
 	}
@@ -169,19 +178,49 @@ func (f *feed) askAgain(t *topicState, now time.Time) {
 // for a connection until its queue deadline.
 func (f *feed) queue(a *asking, r recoveryRequest, now time.Time) {
 	f.recID++
-	a.id, a.sent, a.deadline = f.recID, false, now.Add(f.queueLimit())
-	r.id, r.service, r.notAfter = a.id, a.service, a.deadline
+	a.id, a.sent, a.queued, a.deadline = f.recID, false, now, now.Add(f.queueLimit())
+	r.id, r.service, r.notAfter = a.id, a.service, now.Add(maxQueueTimeouts*f.rec.timeout)
 	f.requests = append(f.requests, r)
 }
 
-// queueLimit is how long a request may wait unsent.
+// queueLimit is how long a request may wait unsent while its service makes
+// no progress.
 func (f *feed) queueLimit() time.Duration { return queueTimeouts * f.rec.timeout }
 
 // recoverySent takes the news that the attempt id was sent at the given
-// time: it has the timeout from then on to be answered.
+// time: it has the timeout from then on to be answered. (A send is not
+// progress: a stuck service takes requests and answers none.)
 func (f *feed) recoverySent(id uint64, at time.Time) {
 	if a := f.attempt(id); a != nil && !a.sent {
 		a.sent, a.deadline = true, at.Add(f.rec.timeout)
+	}
+}
+
+// progress notes that service answered a request at the given time: the
+// requests waiting for it have queueLimit from then (up to
+// maxQueueTimeouts from when they were queued).
+func (f *feed) progress(service int, at time.Time) {
+	extend := func(a *asking) {
+		if a.sent || a.service != service {
+			return
+		}
+		d := at.Add(f.queueLimit())
+		if limit := a.queued.Add(maxQueueTimeouts * f.rec.timeout); limit.Before(d) {
+			d = limit
+		}
+		if d.After(a.deadline) {
+			a.deadline = d
+		}
+	}
+	for _, t := range f.recovering {
+		if t.rec != nil {
+			extend(&t.rec.asking)
+		}
+	}
+	for _, s := range f.sessions {
+		if s.snap != nil {
+			extend(&s.snap.asking)
+		}
 	}
 }
 
@@ -236,6 +275,29 @@ func (f *feed) expired(a *asking) failure {
 	return failure{queue: true, why: fmt.Sprintf("%snot sent within %v", service, f.queueLimit())}
 }
 
+// heldCheckEvery is how many more ticks a recovering topic holds before the
+// total held across topics is counted again: the total may pass
+// maxHeldTotal by at most that many per topic recovering.
+const heldCheckEvery = 1024
+
+// overHeld reports whether t, recovering, holds too many ticks: more than
+// maxHeldPerTopic, or (counted every heldCheckEvery ticks it adds) more
+// than maxHeldTotal across topics.
+func (f *feed) overHeld(t *topicState) (bool, string) {
+	n := len(t.held)
+	if n > maxHeldPerTopic {
+		return true, fmt.Sprintf("recovery: over %d ticks held behind the hole", maxHeldPerTopic)
+	}
+	if n < t.rec.heldChecked+heldCheckEvery {
+		return false, ""
+	}
+	t.rec.heldChecked = n
+	if f.heldTotal() > f.maxHeld {
+		return true, fmt.Sprintf("recovery: over %d ticks held behind holes across topics", f.maxHeld)
+	}
+	return false, ""
+}
+
 // heldTotal returns the ticks held across recovering topics.
 func (f *feed) heldTotal() int {
 	n := 0
@@ -274,6 +336,7 @@ func (f *feed) recoveryReply(id uint64, r *schema.Reply, bodies [][]byte, now ti
 		f.recoveryLate.add(1)
 		return
 	}
+	f.progress(t.rec.service, now)
 	rec := t.rec
 	if r.Session != 0 && r.Session != t.session.id && r.Status != schema.ReplyUnknownSession {
 		f.recoveryFailed(t, now, fmt.Sprintf("recovery: answered for session %016x", r.Session))
@@ -425,26 +488,38 @@ func services(reqs []port.Requester) [][]port.Requester {
 	return out
 }
 
-// startRecoveryClient starts a worker per connection of the services asked
-// (the first maxServices), each taking requests from its service's queue.
+// startRecoveryClient starts, for each service asked (the first
+// maxServices), a dispatcher that takes requests from the service's queue,
+// and a worker per connection.
 func (s *Subscriber) startRecoveryClient() {
 	for _, conns := range s.recServices[:min(len(s.recServices), maxServices)] {
 		queue := make(chan recoveryRequest, maxRecovering)
 		s.recQueues = append(s.recQueues, queue)
-		for _, req := range conns {
+		idle := make(chan int, len(conns)) // a worker's index, when it is free
+		var work []chan recoveryRequest
+		for i, req := range conns {
+			w := make(chan recoveryRequest, 1)
+			work = append(work, w)
 			s.pumps.Add(1)
-			go s.recoveryWorker(req, queue)
+			go s.recoveryWorker(req, w, idle, i)
 		}
+		s.pumps.Add(1)
+		go s.recoveryDispatcher(queue, work, idle)
 	}
 }
 
-// recoveryWorker sends requests from its service's queue on its
-// connection, one at a time: it tells Next when it sends one, whose timeout
-// starts then, and hands the answer back, waking Next each time. A request
-// the feed gave up while it was queued is not sent.
-func (s *Subscriber) recoveryWorker(req port.Requester, queue <-chan recoveryRequest) {
+// recoveryDispatcher hands each request of its service's queue to the free
+// connection that comes first in the order they were given, waiting for
+// one when all are busy: the later connections carry requests only when
+// the earlier are busy (a burst), so that a subscriber whose holes come one
+// at a time holds one connection to the service, not all of them (a
+// service has a bounded number).
+func (s *Subscriber) recoveryDispatcher(queue <-chan recoveryRequest, work []chan recoveryRequest, idle <-chan int) {
 	defer s.pumps.Done()
-	enc := schema.NewEncoder(256)
+	free := make([]bool, len(work))
+	for i := range free {
+		free[i] = true
+	}
 	for {
 		var r recoveryRequest
 		select {
@@ -452,18 +527,55 @@ func (s *Subscriber) recoveryWorker(req port.Requester, queue <-chan recoveryReq
 		case <-s.done:
 			return
 		}
-		sent := time.Now()
-		if !sent.Before(r.notAfter) {
-			continue
+		for {
+			for drained := false; !drained; { // the workers freed meanwhile
+				select {
+				case i := <-idle:
+					free[i] = true
+				default:
+					drained = true
+				}
+			}
+			if i := slices.Index(free, true); i >= 0 {
+				free[i] = false
+				work[i] <- r // never blocks: the worker is free, its channel empty
+				break
+			}
+			select {
+			case i := <-idle:
+				free[i] = true
+			case <-s.done:
+				return
+			}
 		}
-		s.recoveryResult(recoveryResult{id: r.id, sent: sent})
-		ctx, cancel := context.WithDeadline(s.recCtx, sent.Add(s.cfg.recTimeout))
-		frames, err := req.Request(ctx, encodeRequest(enc, r))
-		cancel()
-		if err != nil {
-			err = fmt.Errorf("%s: %w", req.Endpoint(), err)
+	}
+}
+
+// recoveryWorker sends the requests handed to it on its connection, one at
+// a time: it tells Next when it sends one, whose timeout starts then, and
+// hands the answer back, waking Next each time; then it says it is free. A
+// request the feed gave up while it was queued is not sent.
+func (s *Subscriber) recoveryWorker(req port.Requester, work <-chan recoveryRequest, idle chan<- int, index int) {
+	defer s.pumps.Done()
+	enc := schema.NewEncoder(256)
+	for {
+		var r recoveryRequest
+		select {
+		case r = <-work:
+		case <-s.done:
+			return
 		}
-		s.recoveryResult(recoveryResult{id: r.id, frames: frames, err: err})
+		if sent := time.Now(); sent.Before(r.notAfter) {
+			s.recoveryResult(recoveryResult{id: r.id, sent: sent})
+			ctx, cancel := context.WithDeadline(s.recCtx, sent.Add(s.cfg.recTimeout+s.cfg.recTimeout/10))
+			frames, err := req.Request(ctx, encodeRequest(enc, r))
+			cancel()
+			if err != nil {
+				err = fmt.Errorf("%s: %w", req.Endpoint(), err)
+			}
+			s.recoveryResult(recoveryResult{id: r.id, frames: frames, err: err})
+		}
+		idle <- index // never blocks: room for every worker
 	}
 }
 
@@ -597,6 +709,7 @@ func (f *feed) snapshotReply(id uint64, r *schema.Reply, pairs [][]byte, now tim
 		f.recoveryLate.add(1)
 		return
 	}
+	f.progress(s.snap.service, now)
 	if r.Status != schema.ReplyOK && r.Status != schema.ReplyPartial {
 		detail := r.Detail
 		if detail == "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -493,18 +494,29 @@ type fakeService struct {
 
 	mu             sync.Mutex
 	inFlight, most int
-	asked          []string // "topic from-to", in the order requests came
+	asked          []string    // "topic from-to", in the order requests came
+	byConn         map[int]int // requests per connection
 }
 
 // fakeConn is a connection to a fakeService: a port.Requester.
-type fakeConn struct{ svc *fakeService }
+type fakeConn struct {
+	svc *fakeService
+	n   int
+}
 
 func (s *fakeService) conns(n int) []port.Requester {
 	var out []port.Requester
-	for range n {
-		out = append(out, fakeConn{s})
+	for i := range n {
+		out = append(out, fakeConn{s, i})
 	}
 	return out
+}
+
+// used returns how many requests each connection carried, by its index.
+func (s *fakeService) used() map[int]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.byConn)
 }
 
 func (s *fakeService) stats() (inFlight, most int, asked []string) {
@@ -525,6 +537,10 @@ func (c fakeConn) Request(ctx context.Context, req ...[]byte) ([][]byte, error) 
 	q := m.Request
 	s.mu.Lock()
 	s.asked = append(s.asked, fmt.Sprintf("%s %d-%d", q.Topic, q.From, q.To))
+	if s.byConn == nil {
+		s.byConn = map[int]int{}
+	}
+	s.byConn[c.n]++
 	s.inFlight++
 	s.most = max(s.most, s.inFlight)
 	s.mu.Unlock()
@@ -692,4 +708,132 @@ func TestARequestThatFailsIsTriedOnAConnectionOfTheNextService(t *testing.T) {
 			t.Fatalf("asked %q of the first service and %q of the next, want %q of each", downAsked, upAsked, want)
 		}
 	})
+}
+
+// Holes that come one at a time are asked for on the first connection
+// alone: the others open only for a burst, so that a subscriber holds one
+// of the service's (bounded) connections, not all it may use.
+func TestHolesOneAtATimeUseOneConnection(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := newChanSource("a")
+		svc := &fakeService{endpoint: "tcp://svc:1", delay: time.Millisecond}
+		s, err := New(context.Background(), WithSource(src), WithRecovery(svc.conns(4)...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		events := collect(s)
+		for _, topic := range []string{"A", "B", "C", "D", "E", "F"} {
+			holes(src, topic)
+			if ev := <-events; ev.Kind != EventRecovered {
+				t.Fatalf("%v %s: %s, want it recovered", ev.Kind, ev.Topic, ev.Detail)
+			}
+		}
+		if used := svc.used(); !maps.Equal(used, map[int]int{0: 6}) {
+			t.Fatalf("requests per connection %v, want all 6 on the first", used)
+		}
+	})
+}
+
+// After a wide outage, a service that keeps answering keeps its queue
+// waiting: a hundred topics' holes, four connections, answers in 20ms
+// against a 50ms timeout (the last topics wait half a second, 10 timeouts,
+// where 4 without an answer would give them up), are all recovered; none
+// is given up unsent while the service works.
+func TestAServiceThatKeepsAnsweringKeepsItsQueue(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := newChanSource("a")
+		svc := &fakeService{endpoint: "tcp://svc:1", delay: 20 * time.Millisecond}
+		s, err := New(context.Background(), WithSource(src), WithRecovery(svc.conns(4)...),
+			WithRecoveryTimeout(50*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		events := collect(s)
+		var topics []string
+		for i := range 100 {
+			topics = append(topics, fmt.Sprintf("T%03d", i))
+		}
+		holes(src, topics...)
+		for range topics {
+			if ev := <-events; ev.Kind != EventRecovered {
+				t.Fatalf("%v %s: %s, want it recovered", ev.Kind, ev.Topic, ev.Detail)
+			}
+		}
+	})
+}
+
+// A service that stops answering does not hold its queue for ever: each
+// request sent fails after the timeout, and those still waiting behind them
+// are given up once the service has answered nothing for 4 timeouts, with
+// the reason.
+func TestAStuckServiceGivesItsQueueUp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := newChanSource("a")
+		svc := &fakeService{endpoint: "tcp://svc:1", hold: make(chan struct{})} // never answers
+		s, err := New(context.Background(), WithSource(src), WithRecovery(svc.conns(1)...),
+			WithRecoveryTimeout(100*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		events := collect(s)
+		start := time.Now()
+		topics := []string{"A", "B", "C", "D", "E", "F"}
+		holes(src, topics...)
+		why := map[string]int{}
+		for range topics {
+			ev := <-events
+			if ev.Kind != EventGap {
+				t.Fatalf("%v %s, want a gap", ev.Kind, ev.Topic)
+			}
+			why[ev.Detail]++
+		}
+		// One connection, each request holding it 110ms (the timeout and
+		// a tenth): four are sent within the 400ms the others may wait.
+		want := map[string]int{"recovery: no answer within 100ms": 4, "recovery queue: not sent within 400ms": 2}
+		if !maps.Equal(why, want) {
+			t.Fatalf("gaps %v, want %v", why, want)
+		}
+		if took := time.Since(start); took > 500*time.Millisecond {
+			t.Fatalf("the queue was given up after %v", took)
+		}
+	})
+}
+
+// The ticks held behind holes are bounded across topics, not only per
+// topic: past the total (counted every heldCheckEvery ticks a topic adds),
+// the topic adding them gives its recovery up, its hole reported with the
+// reason and its held ticks delivered; other topics keep theirs.
+func TestHeldTicksAreBoundedAcrossTopics(t *testing.T) {
+	ft := newRecoveryTest(t)
+	ft.f.maxHeld = 3 * heldCheckEvery
+	a := ft.line("A")
+	batch := func(topic string, from, n uint64) []string { // its events, gaps with their Detail
+		var ticks []schema.Tick
+		for s := from; s < from+n; s++ {
+			ticks = append(ticks, schema.Tick{Seq: s})
+		}
+		ft.seq++
+		body := ft.enc.Encode(schema.Header{Type: schema.Batch, Session: 7, StreamSeq: ft.seq}, ticks)
+		ft.f.message(a, &Raw{Topic: []byte(topic), Body: body, Frames: 2, Size: len(topic) + len(body)}, ft.now)
+		return ft.details()
+	}
+	batch("AAPL", 1, 1)
+	batch("MSFT", 1, 1)
+	batch("AAPL", 3, 1) // both topics lose 2, and ask for it
+	batch("MSFT", 3, 1)
+	expect(t, ft.requests(), "AAPL 2-2 #1", "MSFT 2-2 #2")
+	// MSFT holds 1+1,024 ticks behind its hole, AAPL 1+1,023: under the
+	// bound of 3,072 in all. AAPL's next 1,024 take it over.
+	expect(t, batch("MSFT", 4, heldCheckEvery))
+	expect(t, batch("AAPL", 4, heldCheckEvery-1))
+	got := batch("AAPL", 4+heldCheckEvery-1, heldCheckEvery)
+	if len(got) == 0 || got[0] != "gap AAPL 2..2 missing 1 by seq: recovery: over 3072 ticks held behind holes across topics" {
+		t.Fatalf("events %.200q", got)
+	}
+	if ft.f.recoveringTopic(1) != nil || ft.f.recoveringTopic(2) == nil {
+		t.Error("want AAPL's recovery given up, MSFT's going on")
+	}
 }

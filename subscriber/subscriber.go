@@ -83,8 +83,9 @@ func WithRecovery(r ...port.Requester) Option {
 // WithSnapshot makes a subscriber with WithRecovery start each session it
 // joins from a snapshot: the last value of every subscribed topic
 // (EventSnapshot), then the live ticks after it, with no gap and no
-// duplicate. Until the snapshot comes (or WithRecoveryTimeout passes), the
-// ticks of topics not started are held.
+// duplicate. Until the snapshot comes (or its request fails, as a
+// recovery request does: see WithRecoveryTimeout), the ticks of topics not
+// started are held.
 func WithSnapshot() Option {
 	return func(c *config) error { c.snapshot = true; return nil }
 }
@@ -92,8 +93,9 @@ func WithSnapshot() Option {
 // WithRecoveryTimeout sets how long a recovery request may go unanswered
 // (default 500ms), from when a connection sends it, before it fails: it is
 // tried on the next service, or its range is reported as a gap. A request
-// waits for a free connection at most 4 times as long; beyond, it fails
-// unsent the same way.
+// waits for a free connection while its service answers others; once the
+// service has answered nothing for 4 timeouts, or after 20 timeouts
+// whatever it does, the request fails unsent the same way.
 func WithRecoveryTimeout(d time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 {
