@@ -164,8 +164,14 @@ func (f *feed) startRecovery(t *topicState, target uint64, now time.Time) bool {
 }
 
 // ask queues a new request for t's remaining range, for the first service.
-func (f *feed) ask(t *topicState, now time.Time) {
-	t.rec.asking = asking{}
+func (f *feed) ask(t *topicState, now time.Time) { f.askOf(t, 0, now) }
+
+// askOf queues a new request for t's remaining range, for the given
+// service first: a request that continues one (the next page after a
+// partial reply, what a service holds after what it lacks) goes to the
+// service that answered, not back to one that may have failed.
+func (f *feed) askOf(t *topicState, service int, now time.Time) {
+	t.rec.asking = asking{service: service}
 	f.askAgain(t, now)
 }
 
@@ -372,7 +378,7 @@ func (f *feed) recoveryReply(id uint64, r *schema.Reply, bodies [][]byte, now ti
 	case t.next > rec.to:
 		f.recoveryDone(t, now)
 	case r.Status == schema.ReplyPartial && t.next > start:
-		f.ask(t, now) // the rest, from where this reply ended
+		f.askOf(t, t.rec.service, now) // the rest, from where this reply ended
 	case r.Status == schema.ReplyNotAvailable || r.Status == schema.ReplyPartial || r.Status == schema.ReplyOK:
 		// What the service lacks is lost (the ticks held in it are not);
 		// what it holds after that is asked for.
@@ -382,7 +388,7 @@ func (f *feed) recoveryReply(id uint64, r *schema.Reply, bodies [][]byte, now ti
 		}
 		f.unrecoverable(t, upTo, now, fmt.Sprintf("recovery: not available (the service holds %d-%d)", r.HeldFrom, r.HeldTo))
 		if t.next <= rec.to && r.Status == schema.ReplyNotAvailable {
-			f.ask(t, now)
+			f.askOf(t, t.rec.service, now)
 		} else {
 			f.recoveryDone(t, now)
 		}

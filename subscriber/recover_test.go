@@ -837,3 +837,19 @@ func TestHeldTicksAreBoundedAcrossTopics(t *testing.T) {
 		t.Error("want AAPL's recovery given up, MSFT's going on")
 	}
 }
+
+// A partial reply is continued on the service that gave it, not on one
+// that failed before.
+func TestAPartialReplyIsContinuedOnTheServiceThatGaveIt(t *testing.T) {
+	ft := newTwoServicesTest(t)
+	a := ft.line("A")
+	ft.batch(a, 7, "AAPL", 1)
+	ft.batch(a, 7, "AAPL", 10)
+	expect(t, ft.requests(), "AAPL 2-9 #1 @tcp://a:1")
+	ft.f.recoveryError(1, errors.New("connection refused"), ft.now)
+	expect(t, ft.requests(), "AAPL 2-9 #2 @tcp://b:1")
+	ft.sent(2)
+	expect(t, ft.reply(2, 7, schema.Reply{Status: schema.ReplyPartial, To: 5}, [2]uint64{2, 5}),
+		"recovered tcp://a:1", "ticks AAPL 2,3,4,5")
+	expect(t, ft.requests(), "AAPL 6-9 #3 @tcp://b:1")
+}
