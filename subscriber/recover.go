@@ -644,6 +644,7 @@ type snapshotting struct {
 	asking           // the request for the page after cursor
 	asked  time.Time // when it was first asked for
 	cursor []byte    // topics after it, for the next page of a partial snapshot
+	held   int       // ticks held for it, across topics, since it was asked for
 }
 
 // askSnapshot asks for the last value of every subscribed topic of a
@@ -699,9 +700,13 @@ func (f *feed) holdForSnapshot(l *line, s *session, t *topicState, lt *lineTopic
 		}
 		lt.next = tick.Seq + 1
 		t.hold(tick, o)
+		s.snap.held++
 	}
-	if len(t.held) > maxHeldPerTopic {
+	switch {
+	case len(t.held) > maxHeldPerTopic:
 		f.snapshotDone(s, f.now, fmt.Sprintf("snapshot: over %d ticks held waiting for it", maxHeldPerTopic))
+	case s.snap.held > f.maxHeld:
+		f.snapshotDone(s, f.now, fmt.Sprintf("snapshot: over %d ticks held waiting for it across topics", f.maxHeld))
 	}
 }
 

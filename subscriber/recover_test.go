@@ -853,3 +853,18 @@ func TestAPartialReplyIsContinuedOnTheServiceThatGaveIt(t *testing.T) {
 		"recovered tcp://a:1", "ticks AAPL 2,3,4,5")
 	expect(t, ft.requests(), "AAPL 6-9 #3 @tcp://b:1")
 }
+
+// The ticks held waiting for a snapshot are bounded across topics too:
+// past the bound the snapshot is given up (an EventSnapshot without a
+// topic, saying why), and the topics start at the ticks they hold.
+func TestTicksHeldForASnapshotAreBoundedAcrossTopics(t *testing.T) {
+	ft := newSnapshotTest(t)
+	ft.f.maxHeld = 4
+	a := ft.line("A")
+	expect(t, ft.batch(a, 7, "AAPL", 10, 11), "session 7")
+	expect(t, ft.snapshotRequests(), `snapshot "" #1`)
+	expect(t, ft.batch(a, 7, "MSFT", 5, 6))
+	expect(t, ft.batch(a, 7, "GOOG", 3),
+		"no snapshot: snapshot: over 4 ticks held waiting for it across topics",
+		"ticks AAPL 10,11", "ticks MSFT 5,6", "ticks GOOG 3")
+}
