@@ -173,3 +173,28 @@ func TestMalformedCreatesNoPeer(t *testing.T) {
 	}
 	h.expectEvents()
 }
+
+// Old packets replayed with a session's TSI (a duplicate of data held or
+// delivered, data behind the window) are no sign of where the source is:
+// they do not count as hearing it, so a stream of them cannot keep the real
+// source's jump ahead after an outage from being believed.
+func TestReplayedOldPacketsDoNotHoldBackARealJump(t *testing.T) {
+	h := joined(t, config())
+	h.ok(at(ms), odata(3, 0))
+	h.expectEvents("data 3")
+	// The source goes on while the receiver hears nothing of it but a
+	// replay of its old packet, every millisecond, for the confirmation
+	// time.
+	end := ms + receiver.DefaultJumpConfirm
+	for d := 2 * ms; d < end; d += ms {
+		if err := h.in(at(d), odata(3, 0)); !errors.Is(err, receiver.ErrDropped) {
+			t.Fatalf("a replayed packet at %v: %v", d, err)
+		}
+	}
+	// Then its data again, far ahead: believed, the skipped range lost.
+	h.ok(at(end+ms), odata(100_000, 99_000))
+	if st := h.r.Stats(); st.DroppedImplausible != 0 {
+		t.Fatalf("the real jump was dropped as implausible: %+v", st)
+	}
+	h.expectEvents("loss 4..99999", "data 100000")
+}

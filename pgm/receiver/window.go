@@ -22,12 +22,12 @@ func (r *Receiver) onData(t int64, p *peer, d *wire.Data) error {
 	if !w.defined {
 		w.define(q - 1) // a late join starts at the first data heard
 	} else {
-		if sqn.Greater(q, w.lead) {
-			if !r.plausibleAhead(t, p, q-w.lead) {
-				return errImplausible
-			}
-		} else {
-			p.heard(t)
+		// Data at or behind the lead counts as hearing the source only
+		// when it fills a hole (below): a duplicate or a packet behind the
+		// window says nothing of where the source is, and a replay of old
+		// packets must not keep a real jump ahead from being believed.
+		if sqn.Greater(q, w.lead) && !r.plausibleAhead(t, p, q-w.lead) {
+			return errImplausible
 		}
 		r.updateTrail(p, d.Trail)
 	}
@@ -44,6 +44,7 @@ func (r *Receiver) onData(t int64, p *peer, d *wire.Data) error {
 		case slotLost:
 			r.stats.LateRecovered++
 		}
+		p.heard(t)
 		r.stats.Repaired++
 		r.store(p, s, d)
 		return nil
