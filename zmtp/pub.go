@@ -176,9 +176,7 @@ type Pub struct {
 	stallTimeout     time.Duration
 	linger           time.Duration
 	log              *slog.Logger
-	refusedLog       ratelog.Limiter
 	cutLog           ratelog.Limiter // peers cut off: a hostile client can make many
-	acceptLog        ratelog.Limiter
 
 	mu     sync.Mutex // guards peers, conns, and changes to active
 	peers  []*peer    // every connected peer, subscribed or not
@@ -270,8 +268,7 @@ func newPub(endpoint string, opts []PubOption) *Pub {
 		maxQueued: DefaultMaxQueued, maxPeers: DefaultMaxPeers, maxSubs: DefaultMaxSubscriptions,
 		subscribeTimeout: DefaultSubscribeTimeout,
 		stallTimeout:     DefaultStallTimeout, linger: DefaultLinger, log: slog.Default(),
-		refusedLog: ratelog.Limiter{Every: 10 * time.Second}, cutLog: ratelog.Limiter{Every: 10 * time.Second},
-		acceptLog: ratelog.Limiter{Every: 10 * time.Second}, reconnect: DefaultReconnect,
+		cutLog: ratelog.Limiter{Every: 10 * time.Second}, reconnect: DefaultReconnect,
 		dialLog: dialFailures{limit: ratelog.Limiter{Every: failLogEvery}}}
 	for _, o := range opts {
 		o(p)
@@ -375,36 +372,17 @@ func (p *Pub) Endpoint() string { return p.endpoint }
 
 func (p *Pub) accept() {
 	defer p.wg.Done()
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			if ok, more := p.acceptLog.Allow(time.Now()); ok {
-				p.log.Warn("zmtp: accept", "endpoint", p.endpoint, "err", err, "others_since_last_log", more)
-			}
-			time.Sleep(10 * time.Millisecond) // out of descriptors, say: do not spin
-			continue
-		}
+	acc := newAcceptor(p.ln, p.endpoint, p.log, "WithMaxPeers", &p.refused)
+	acc.run(func() int { return p.maxPeers }, func(net.Conn) admission {
 		p.mu.Lock()
-		full := p.conns >= p.maxPeers
-		if !full {
-			p.conns++
-			p.wg.Add(1)
+		defer p.mu.Unlock()
+		if p.conns >= p.maxPeers {
+			return full
 		}
-		p.mu.Unlock()
-		if full {
-			p.refused.Add(1)
-			if ok, more := p.refusedLog.Allow(time.Now()); ok {
-				p.log.Warn("zmtp: connection refused: at the connection limit (WithMaxPeers)",
-					"endpoint", p.endpoint, "peer", c.RemoteAddr(), "limit", p.maxPeers, "refused_since_last_log", more)
-			}
-			c.Close()
-			continue
-		}
-		go p.open(c)
-	}
+		p.conns++
+		p.wg.Add(1)
+		return admitted
+	}, p.open)
 }
 
 // open runs the handshake with a new connection and starts serving it.

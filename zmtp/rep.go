@@ -141,8 +141,6 @@ type Replier struct {
 	idleTimeout  time.Duration
 	stallTimeout time.Duration
 	log          *slog.Logger
-	acceptLog    ratelog.Limiter
-	refusedLog   ratelog.Limiter
 	cutLog       ratelog.Limiter
 	malformedLog ratelog.Limiter
 
@@ -190,7 +188,6 @@ func ListenReplier(endpoint string, h Handler, opts ...ReplierOption) (*Replier,
 	r := &Replier{endpoint: endpointOf(ln.Addr()), ln: ln, handler: h,
 		maxRequest: DefaultMaxRequest, maxPeers: DefaultReplierMaxPeers,
 		idleTimeout: DefaultIdleTimeout, stallTimeout: DefaultReplierStallTimeout, log: slog.Default(),
-		acceptLog: ratelog.Limiter{Every: 10 * time.Second}, refusedLog: ratelog.Limiter{Every: 10 * time.Second},
 		cutLog: ratelog.Limiter{Every: 10 * time.Second}, malformedLog: ratelog.Limiter{Every: 10 * time.Second},
 		conns: make(map[net.Conn]struct{})}
 	for _, o := range opts {
@@ -248,40 +245,20 @@ func (r *Replier) isClosed() bool {
 
 func (r *Replier) accept() {
 	defer r.wg.Done()
-	for {
-		c, err := r.ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			if ok, more := r.acceptLog.Allow(time.Now()); ok {
-				r.log.Warn("zmtp: accept", "endpoint", r.endpoint, "err", err, "others_since_last_log", more)
-			}
-			time.Sleep(10 * time.Millisecond) // out of descriptors, say: do not spin
-			continue
-		}
+	acc := newAcceptor(r.ln, r.endpoint, r.log, "WithReplierMaxPeers", &r.refused)
+	acc.run(func() int { return r.maxPeers }, func(c net.Conn) admission {
 		r.mu.Lock()
-		closed, full := r.closed, len(r.conns) >= r.maxPeers
-		if !closed && !full {
-			r.conns[c] = struct{}{}
-			r.wg.Add(1)
-		}
-		r.mu.Unlock()
+		defer r.mu.Unlock()
 		switch {
-		case closed:
-			c.Close()
-			return
-		case full:
-			r.refused.Add(1)
-			if ok, more := r.refusedLog.Allow(time.Now()); ok {
-				r.log.Warn("zmtp: connection refused: at the connection limit (WithReplierMaxPeers)",
-					"endpoint", r.endpoint, "peer", c.RemoteAddr(), "limit", r.maxPeers, "refused_since_last_log", more)
-			}
-			c.Close()
-			continue
+		case r.closed:
+			return closing
+		case len(r.conns) >= r.maxPeers:
+			return full
 		}
-		go r.serve(c)
-	}
+		r.conns[c] = struct{}{}
+		r.wg.Add(1)
+		return admitted
+	}, r.serve)
 }
 
 // serve runs one connection: the handshake, then requests until the peer

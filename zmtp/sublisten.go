@@ -28,7 +28,6 @@ package zmtp
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"net"
 	"slices"
@@ -102,7 +101,6 @@ func ListenSub(endpoint string, opts ...SubOption) (*Sub, error) {
 	}
 	s := newSub(endpointOf(ln.Addr()), opts)
 	l := &subServer{s: s, ln: ln, in: make(chan *segment, inQueue), conns: make(map[net.Conn]struct{}),
-		acceptLog: ratelog.Limiter{Every: 10 * time.Second}, refusedLog: ratelog.Limiter{Every: 10 * time.Second},
 		cutLog: ratelog.Limiter{Every: 10 * time.Second}}
 	s.srv = l
 	l.wg.Add(1)
@@ -112,13 +110,11 @@ func ListenSub(endpoint string, opts ...SubOption) (*Sub, error) {
 
 // subServer is a binding Sub's own state.
 type subServer struct {
-	s          *Sub
-	ln         net.Listener
-	in         chan *segment  // to Next: segments and line events, each connection's in order
-	wg         sync.WaitGroup // the accept loop and each connection's goroutine
-	acceptLog  ratelog.Limiter
-	refusedLog ratelog.Limiter
-	cutLog     ratelog.Limiter
+	s      *Sub
+	ln     net.Listener
+	in     chan *segment  // to Next: segments and line events, each connection's in order
+	wg     sync.WaitGroup // the accept loop and each connection's goroutine
+	cutLog ratelog.Limiter
 
 	// Guarded by s.mu, with s.subs and s.closed.
 	conns map[net.Conn]struct{} // every connection, handshakes included
@@ -166,44 +162,20 @@ func (l *subServer) stats() SubStats {
 func (l *subServer) accept() {
 	defer l.wg.Done()
 	s := l.s
-	for {
-		c, err := l.ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			if ok, more := l.acceptLog.Allow(time.Now()); ok {
-				s.log.Warn("zmtp: accept", "endpoint", s.endpoint, "err", err, "others_since_last_log", more)
-			}
-			select { // out of descriptors, say: do not spin
-			case <-time.After(10 * time.Millisecond):
-			case <-s.closedCh:
-				return
-			}
-			continue
-		}
+	acc := newAcceptor(l.ln, s.endpoint, s.log, "WithMaxPublishers", &l.refused)
+	acc.run(func() int { return s.maxPeers }, func(c net.Conn) admission {
 		s.mu.Lock()
-		closed, full := s.closed, len(l.conns) >= s.maxPeers
-		if !closed && !full {
-			l.conns[c] = struct{}{}
-			l.wg.Add(1)
-		}
-		s.mu.Unlock()
+		defer s.mu.Unlock()
 		switch {
-		case closed:
-			c.Close()
-			return
-		case full:
-			l.refused.Add(1)
-			if ok, more := l.refusedLog.Allow(time.Now()); ok {
-				s.log.Warn("zmtp: connection refused: at the connection limit (WithMaxPublishers)",
-					"endpoint", s.endpoint, "peer", c.RemoteAddr(), "limit", s.maxPeers, "refused_since_last_log", more)
-			}
-			c.Close()
-			continue
+		case s.closed:
+			return closing
+		case len(l.conns) >= s.maxPeers:
+			return full
 		}
-		go l.serve(c)
-	}
+		l.conns[c] = struct{}{}
+		l.wg.Add(1)
+		return admitted
+	}, l.serve)
 }
 
 // serve runs one connection: the handshake, the subscriptions, then its
