@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tickcast/tickcast/internal/peerset"
 	"github.com/tickcast/tickcast/internal/ratelog"
 	"github.com/tickcast/tickcast/port"
 	"github.com/tickcast/tickcast/topic"
@@ -23,14 +24,11 @@ type Pub struct {
 	log            *slog.Logger
 	cutLog         ratelog.Limiter
 
-	mu     sync.Mutex // guards pipes, nextID, activeChanged, changes to active and closed
+	mu     sync.Mutex // guards pipes, nextID, changes to active and closed
 	pipes  []*pipe    // every connected subscriber, subscribed or not
 	nextID uint64
-	active atomic.Pointer[[]*pipe] // the pipes with a subscription: what Send goes through
-	// activeChanged is closed, and replaced, whenever active changes or the
-	// Pub closes: WaitSubscribers waits on it.
-	activeChanged chan struct{}
-	closed        atomic.Bool
+	active peerset.Set[*pipe] // the pipes with a subscription: what Send goes through
+	closed atomic.Bool
 
 	bufs bufPool
 
@@ -84,8 +82,7 @@ func newPub(endpoint string, opts []Option) (*Pub, error) {
 	}
 	o := configure(opts)
 	p := &Pub{endpoint: endpoint, name: name, ns: o.ns, hwm: o.hwm, maxBytes: o.maxBytes, log: o.log,
-		cutLog: ratelog.Limiter{Every: 10 * time.Second}, activeChanged: make(chan struct{})}
-	p.active.Store(&[]*pipe{})
+		cutLog: ratelog.Limiter{Every: 10 * time.Second}}
 	return p, nil
 }
 
@@ -151,29 +148,9 @@ func (p *Pub) removePipe(pi *pipe) {
 }
 
 func (p *Pub) setActiveLocked(pi *pipe, on bool) {
-	if p.closed.Load() {
-		return
+	if !p.closed.Load() {
+		p.active.Update(pi, on)
 	}
-	old := *p.active.Load()
-	i := -1
-	for j, q := range old {
-		if q == pi {
-			i = j
-			break
-		}
-	}
-	switch {
-	case on && i < 0:
-		active := append(append(make([]*pipe, 0, len(old)+1), old...), pi)
-		p.active.Store(&active)
-	case !on && i >= 0:
-		active := append(append(make([]*pipe, 0, len(old)), old[:i]...), old[i+1:]...)
-		p.active.Store(&active)
-	default:
-		return
-	}
-	close(p.activeChanged)
-	p.activeChanged = make(chan struct{})
 }
 
 // WaitSubscribers blocks until at least n subscribers have subscribed to
@@ -182,22 +159,7 @@ func (p *Pub) setActiveLocked(pi *pipe, on bool) {
 // (ErrClosed). A subscriber counts once its Subscribe (or SubscribeAll, with
 // every prefix given) has returned.
 func (p *Pub) WaitSubscribers(ctx context.Context, n int) error {
-	for {
-		p.mu.Lock()
-		k, changed := len(*p.active.Load()), p.activeChanged
-		p.mu.Unlock()
-		switch {
-		case p.closed.Load():
-			return ErrClosed
-		case k >= n:
-			return nil
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	return p.active.Wait(ctx, &p.mu, n, p.closed.Load, ErrClosed)
 }
 
 // Send queues the message for every subscriber whose subscriptions match
@@ -211,7 +173,7 @@ func (p *Pub) Send(m port.Message) error {
 	n := len(m.Topic) + len(m.Body)
 	p.messages.Add(1)
 	p.bytes.Add(uint64(n))
-	active := *p.active.Load()
+	active := p.active.Load()
 	if len(active) == 0 {
 		return nil
 	}
@@ -257,7 +219,7 @@ func (p *Pub) Send(m port.Message) error {
 // Flush wakes the subscribers that Send queued messages for since the last
 // Flush.
 func (p *Pub) Flush() error {
-	for _, pi := range *p.active.Load() {
+	for _, pi := range p.active.Load() {
 		if pi.unflushed.Load() && pi.unflushed.Swap(false) {
 			pi.sub.notify()
 		}
@@ -284,7 +246,7 @@ func (p *Pub) Stats() port.SinkStats {
 	return port.SinkStats{
 		Endpoint:   p.endpoint,
 		Peers:      n,
-		Subscribed: len(*p.active.Load()),
+		Subscribed: p.active.Len(),
 		Messages:   p.messages.Load(),
 		Bytes:      p.bytes.Load(),
 		Dropped:    p.dropped.Load(),
@@ -342,14 +304,13 @@ func (p *Pub) Close() error {
 		return ErrClosed
 	}
 	p.closed.Store(true)
-	close(p.activeChanged) // WaitSubscribers returns
-	p.activeChanged = make(chan struct{})
+	p.active.Wake() // WaitSubscribers returns
 	pipes := p.pipes
 	p.pipes = nil
 	for _, pi := range pipes {
 		pi.attached = false
 	}
-	p.active.Store(&[]*pipe{})
+	p.active.Clear()
 	p.mu.Unlock()
 	p.ns.removePub(p)
 	for _, pi := range pipes {

@@ -74,6 +74,18 @@ func readAll(t *testing.T, s *Sub, want int) got {
 
 // goroutinesIn returns the stacks of the goroutines running any of funcs
 // (as a goroutine dump names them, "zmtp.(*Pub).connector" say).
+// goroutinesLeft is goroutinesIn once they have had a moment to exit: Close
+// has waited for them, but one past its last deferred call (its WaitGroup's
+// Done) may not have returned yet. A goroutine still working stays.
+func goroutinesLeft(funcs ...string) []string {
+	var g []string
+	for deadline := time.Now().Add(time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if g = goroutinesIn(funcs...); len(g) == 0 || time.Now().After(deadline) {
+			return g
+		}
+	}
+}
+
 func goroutinesIn(funcs ...string) []string {
 	buf := make([]byte, 4<<20)
 	n := runtime.Stack(buf, true)
@@ -434,7 +446,7 @@ func TestCloseStopsEveryGoroutine(t *testing.T) {
 		t.Fatalf("%d readers, want 2", n)
 	}
 	s.Close()
-	if g := goroutinesIn("zmtp.(*subServer)", "zmtp.(*pubConn)"); len(g) > 0 {
+	if g := goroutinesLeft("zmtp.(*subServer)", "zmtp.(*pubConn)"); len(g) > 0 {
 		t.Fatalf("after Close, %d of the Sub's goroutines run:\n%s", len(g), strings.Join(g, "\n\n"))
 	}
 
@@ -468,7 +480,7 @@ func TestCloseStopsEveryGoroutine(t *testing.T) {
 			t.Errorf("Close took %v (linger 1s)", d)
 		}
 	}
-	if g := goroutinesIn("zmtp.(*Pub)", "zmtp.(*peer)"); len(g) > 0 {
+	if g := goroutinesLeft("zmtp.(*Pub)", "zmtp.(*peer)"); len(g) > 0 {
 		t.Fatalf("after Close, %d of the Pubs' goroutines run:\n%s", len(g), strings.Join(g, "\n\n"))
 	}
 }

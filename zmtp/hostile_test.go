@@ -174,7 +174,7 @@ func TestConnectionLimitAndIdleConnections(t *testing.T) {
 		idle = append(idle, rawSub(t, p, false))
 	}
 	waitFor(t, "4 peers", func() bool { return len(p.Peers()) == 4 })
-	if n := len(*p.active.Load()); n != 1 {
+	if n := p.active.Len(); n != 1 {
 		t.Fatalf("Send goes through %d peers, want the 1 subscribed", n)
 	}
 	// The fifth connection: refused at once, before any handshake.

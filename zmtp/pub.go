@@ -39,6 +39,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tickcast/tickcast/internal/peerset"
 	"github.com/tickcast/tickcast/internal/ratelog"
 	"github.com/tickcast/tickcast/port"
 	"github.com/tickcast/tickcast/topic"
@@ -178,15 +179,12 @@ type Pub struct {
 	log              *slog.Logger
 	cutLog           ratelog.Limiter // peers cut off: a hostile client can make many
 
-	mu     sync.Mutex // guards peers, conns, and changes to active
-	peers  []*peer    // every connected peer, subscribed or not
-	conns  int        // connections: peers and handshakes in progress
-	active atomic.Pointer[[]*peer]
-	// activeChanged is closed, and replaced, whenever active changes or the
-	// Pub closes: WaitSubscribers waits on it.
-	activeChanged chan struct{}
-	closed        atomic.Bool
-	wg            sync.WaitGroup
+	mu     sync.Mutex         // guards peers, conns, and changes to active
+	peers  []*peer            // every connected peer, subscribed or not
+	conns  int                // connections: peers and handshakes in progress
+	active peerset.Set[*peer] // the peers with a subscription: what Send goes through
+	closed atomic.Bool
+	wg     sync.WaitGroup
 
 	// A Pub that connects (DialPub) has no listener: its connector dials
 	// network and addr, and again reconnect after the connection fails or
@@ -273,8 +271,6 @@ func newPub(endpoint string, opts []PubOption) *Pub {
 	for _, o := range opts {
 		o(p)
 	}
-	p.active.Store(&[]*peer{})
-	p.activeChanged = make(chan struct{})
 	return p
 }
 
@@ -452,28 +448,7 @@ func (p *Pub) setActive(pe *peer, on bool) {
 	p.setActiveLocked(pe, on)
 }
 
-func (p *Pub) setActiveLocked(pe *peer, on bool) {
-	old := *p.active.Load()
-	i := -1
-	for j, q := range old {
-		if q == pe {
-			i = j
-			break
-		}
-	}
-	switch {
-	case on && i < 0:
-		active := append(append(make([]*peer, 0, len(old)+1), old...), pe)
-		p.active.Store(&active)
-	case !on && i >= 0:
-		active := append(append(make([]*peer, 0, len(old)), old[:i]...), old[i+1:]...)
-		p.active.Store(&active)
-	default:
-		return
-	}
-	close(p.activeChanged)
-	p.activeChanged = make(chan struct{})
-}
+func (p *Pub) setActiveLocked(pe *peer, on bool) { p.active.Update(pe, on) }
 
 // WaitSubscribers blocks until at least n peers have subscribed to
 // something, so that what is sent from then on reaches them if it matches;
@@ -484,22 +459,7 @@ func (p *Pub) setActiveLocked(pe *peer, on bool) {
 // slow-joiner problem: a message sent before a subscription arrives is not
 // sent to that subscriber.
 func (p *Pub) WaitSubscribers(ctx context.Context, n int) error {
-	for {
-		p.mu.Lock()
-		k, changed := len(*p.active.Load()), p.activeChanged
-		p.mu.Unlock()
-		switch {
-		case p.closed.Load():
-			return ErrClosed
-		case k >= n:
-			return nil
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	return p.active.Wait(ctx, &p.mu, n, p.closed.Load, ErrClosed)
 }
 
 // Send queues the message [topic, body] for every subscriber whose
@@ -511,7 +471,7 @@ func (p *Pub) Send(m port.Message) error {
 	}
 	p.messages.Add(1)
 	p.bytes.Add(uint64(len(m.Topic) + len(m.Body)))
-	for _, pe := range *p.active.Load() {
+	for _, pe := range p.active.Load() {
 		pe.send(m.Topic, m.Body, m.Control)
 	}
 	return nil
@@ -519,7 +479,7 @@ func (p *Pub) Send(m port.Message) error {
 
 // Flush wakes the writers of subscribers that have messages queued.
 func (p *Pub) Flush() error {
-	for _, pe := range *p.active.Load() {
+	for _, pe := range p.active.Load() {
 		pe.mu.Lock()
 		queued := pe.q.bytes > 0
 		pe.mu.Unlock()
@@ -538,7 +498,7 @@ func (p *Pub) Stats() port.SinkStats {
 	return port.SinkStats{
 		Endpoint:   p.endpoint,
 		Peers:      n,
-		Subscribed: len(*p.active.Load()),
+		Subscribed: p.active.Len(),
 		Messages:   p.messages.Load(),
 		Bytes:      p.bytes.Load(),
 		Dropped:    p.dropped.Load(),
@@ -593,8 +553,7 @@ func (p *Pub) Close() error {
 		p.mu.Unlock()
 		return ErrClosed
 	}
-	close(p.activeChanged) // WaitSubscribers returns
-	p.activeChanged = make(chan struct{})
+	p.active.Wake() // WaitSubscribers returns
 	p.mu.Unlock()
 	var err error
 	if p.ln != nil {
